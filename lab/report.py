@@ -1,0 +1,94 @@
+"""The Markdown report of `lab run`: dataset, leaderboard, metrics, endpoint answer and load test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lab.workspace import atomic_write_text
+
+METRICS_SHOWN = (
+    "accuracy", "AUC_weighted", "average_precision_score_weighted", "norm_macro_recall",
+    "precision_score_weighted", "balanced_accuracy", "log_loss",
+)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return "-" if value is None else str(value)
+
+
+def _table(headers: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(_fmt(cell) for cell in row) + " |" for row in rows]
+    return lines
+
+
+def render(sections: dict) -> str:
+    """Render the report from the parts `lab run` collected; missing parts are left out."""
+    out = ["# Lab run report", ""]
+    dataset = sections.get("dataset")
+    if dataset:
+        manifest = dataset.manifest
+        balance = ", ".join(f"{k}: {v}" for k, v in manifest["class_balance"].items())
+        out += [
+            "## Dataset", "",
+            f"- registered as `{dataset.ref}` from `{manifest['source']}`",
+            f"- sha256 `{manifest['sha256']}`",
+            f"- {manifest['rows']} rows, {manifest['columns']} feature columns, label `{manifest['label']}`",
+            f"- class balance: {balance} (minority share {manifest['minority_share']:.2%})", "",
+        ]
+    model = sections.get("model")
+    if model:
+        manifest = model.manifest
+        out += ["## Best model", "",
+                f"- registered as `{model.ref}`: {manifest.get('algorithm')}",
+                f"- primary metric `{manifest.get('primary_metric')}`; decision threshold "
+                f"{_fmt(manifest.get('threshold'))}", ""]
+        leaderboard = manifest.get("leaderboard_top") or []
+        if leaderboard:
+            out += ["### Leaderboard (cross-validation)", ""]
+            metric = manifest.get("primary_metric")
+            rows = [
+                [index + 1, entry.get("name") or entry.get("algorithm"), entry.get("metrics", {}).get(metric),
+                 entry.get("metrics", {}).get("accuracy"), entry.get("fit_time_s")]
+                for index, entry in enumerate(leaderboard)
+            ]
+            out += _table(["rank", "pipeline", metric, "accuracy", "fit time (s)"], rows) + [""]
+        cv = manifest.get("metrics") or {}
+        test = sections.get("test_metrics") or {}
+        names = [name for name in METRICS_SHOWN if name in cv or name in test]
+        names += sorted(name for name in test if name not in names and name != "rows")
+        out += ["### Metrics", ""]
+        header = ["metric", "cross-validation"] + ([f"test file ({test.get('rows')} rows)"] if test else [])
+        out += _table(header, [[name, cv.get(name)] + ([test.get(name)] if test else []) for name in names]) + [""]
+        if test:
+            out += [f"Test file: `{sections.get('test_path')}`; used only for these final figures.", ""]
+    figures = sections.get("figures") or {}
+    if figures:
+        out += ["### Figures", ""]
+        out += [f"![{name}]({path})" for name, path in figures.items()] + [""]
+    endpoint = sections.get("endpoint")
+    if endpoint:
+        out += ["## Endpoint", "",
+                f"- scoring URI `{endpoint['uri']}`, swagger `{endpoint['swagger_uri']}`",
+                f"- the exercise's two records (keys in alphabetical order) -> HTTP {endpoint['status']}, "
+                f"predictions `{endpoint['predictions']}` in {endpoint['elapsed_ms']:.1f} ms", ""]
+    load = sections.get("benchmark")
+    if load:
+        lat = load["latency_ms"]
+        out += ["## Load test", "",
+                f"{load['requests']} requests at concurrency {load['concurrency']}: "
+                f"{load['requests_per_s']:.1f} requests/s, {load['failed']} failed; latency p50 {lat['p50']:.1f} ms, "
+                f"p95 {lat['p95']:.1f} ms, p99 {lat['p99']:.1f} ms", ""]
+    steps = sections.get("steps") or []
+    if steps:
+        out += ["## Steps", ""] + _table(["step", "seconds"], [[name, seconds] for name, seconds in steps]) + [""]
+    return "\n".join(out)
+
+
+def write_report(folder: Path, sections: dict) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "report.md"
+    atomic_write_text(path, render(sections))
+    return path

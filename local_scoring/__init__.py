@@ -1,0 +1,8 @@
+"""The local scoring service: the AzureML inference server behind a key-checking front.
+
+- ``entry``: what a generated entry script imports (input validation, model loading).
+- ``front``: the WSGI middleware that checks keys, limits body size and writes the request log.
+- ``wsgi``: the application gunicorn serves, the inference server's Flask app behind the front.
+- ``process``: starting and stopping the service as local processes.
+- ``keys``: primary and secondary keys, stored with owner-only permissions.
+"""

@@ -1,0 +1,80 @@
+"""Shared fixtures: the real data through LAB_DATA_DIR, small samples of it, and a small real model."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lab import data as lab_data
+
+SEED = 0
+SAMPLE_ROWS = 2_000
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    value = os.environ.get(lab_data.DATA_DIR_ENV)
+    if not value:
+        pytest.skip(f"{lab_data.DATA_DIR_ENV} is not set; point it at the folder with {lab_data.OFFICIAL_FILENAME}")
+    folder = Path(value)
+    if not (folder / lab_data.OFFICIAL_FILENAME).is_file():
+        pytest.skip(f"{folder / lab_data.OFFICIAL_FILENAME} not found")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def train_frame(data_dir: Path) -> pd.DataFrame:
+    return lab_data.read_csv(data_dir / lab_data.OFFICIAL_FILENAME)
+
+
+@pytest.fixture(scope="session")
+def sample_csv(train_frame: pd.DataFrame, tmp_path_factory) -> Path:
+    """A stratified sample of the training file, small enough to train on in seconds."""
+    from sklearn.model_selection import train_test_split
+
+    sample, _ = train_test_split(
+        train_frame, train_size=SAMPLE_ROWS, stratify=train_frame["y"], random_state=SEED
+    )
+    path = tmp_path_factory.mktemp("data") / "bankmarketing_sample.csv"
+    sample.to_csv(path, index=False)
+    return path
+
+
+def build_small_model(sample_csv: Path, folder: Path) -> Path:
+    """Fit a real scikit-learn pipeline on ``sample_csv`` and write it as a registered-model folder.
+
+    Service tests use it so that they do not depend on the AutoML search; it follows the same
+    model contract (DataFrame in by column name, "yes"/"no" out).
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OrdinalEncoder
+
+    from lab.models import write_model_files
+
+    frame = lab_data.read_csv(sample_csv)
+    schema = lab_data.infer_schema(frame, "y")
+    categorical = [column.name for column in schema if column.type == "string"]
+    numeric = [column.name for column in schema if column.type != "string"]
+    features = ColumnTransformer([
+        ("categorical", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), categorical),
+        ("numeric", SimpleImputer(strategy="median"), numeric),
+    ])
+    model = Pipeline([("features", features), ("classifier", HistGradientBoostingClassifier(random_state=SEED))])
+    X = frame.drop(columns=["y"])
+    model.fit(X, frame["y"])
+    folder.mkdir(parents=True, exist_ok=True)
+    records = json.loads(X.head(5).to_json(orient="records"))
+    write_model_files(folder, model, {"label": "y", "columns": [c.to_json() for c in schema]}, records)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def small_model_dir(sample_csv: Path, tmp_path_factory) -> Path:
+    return build_small_model(sample_csv, tmp_path_factory.mktemp("model"))
