@@ -54,8 +54,12 @@ class Service:
         return keys["primaryKey"], keys["secondaryKey"]
 
 
-def deploy(workspace: Workspace, model_ref: str | None, spec_overrides: dict) -> Service:
-    """Start the scoring service for a registered model (newest model when ``model_ref`` is None)."""
+def deploy(workspace: Workspace, model_ref: str | None, spec_overrides: dict, target: str = "process") -> Service:
+    """Start the scoring service for a registered model (newest model when ``model_ref`` is None).
+
+    ``target`` is ``"process"`` (gunicorn on this machine) or ``"docker"`` (the project's image
+    through the Docker engine).
+    """
     asset = workspace.get("models", model_ref)
     spec = ServiceSpec(
         name=spec_overrides.pop("name", DEFAULT_SERVICE_NAME),
@@ -63,7 +67,14 @@ def deploy(workspace: Workspace, model_ref: str | None, spec_overrides: dict) ->
         model_ref=asset.ref,
         **spec_overrides,
     )
-    state = process.start(workspace.services_dir, spec)
+    if target == "docker":
+        from local_scoring import docker_target  # imported here: it needs the docker SDK
+
+        state = docker_target.start(workspace.services_dir, spec)
+    elif target == "process":
+        state = process.start(workspace.services_dir, spec)
+    else:
+        raise ServiceError(f"unknown deployment target {target!r}; use 'process' or 'docker'")
     return Service(spec.name, workspace.services_dir / spec.name, state)
 
 

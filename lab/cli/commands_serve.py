@@ -31,10 +31,12 @@ from local_scoring.process import DEFAULT_PORT, DEFAULT_SERVICE_NAME
 @click.option("--max-rows", default=10_000, show_default=True, type=click.IntRange(1),
               help="Most records per request; larger batches get 400.")
 @click.option("--cors-origins", help="Comma-separated origins allowed by CORS (AML_CORS_ORIGINS), e.g. for swagger-ui.")
+@click.option("--target", type=click.Choice(["process", "docker"]), default="process", show_default=True,
+              help="Run as local processes, or as a container through the Docker engine.")
 @click.option("--stop", "stop_it", is_flag=True, help="Stop the service instead of starting it.")
 @click.pass_obj
 def deploy_command(workspace, model_ref, name, host, port, workers, worker_timeout, scoring_timeout,
-                   max_body_mb, max_rows, cors_origins, stop_it):
+                   max_body_mb, max_rows, cors_origins, target, stop_it):
     """Start the scoring service for a registered model, as local processes.
 
     The real AzureML inference server runs a generated entry script behind a front that requires
@@ -50,7 +52,7 @@ def deploy_command(workspace, model_ref, name, host, port, workers, worker_timeo
         "name": name, "host": host, "port": port, "workers": workers, "worker_timeout_s": worker_timeout,
         "scoring_timeout_ms": scoring_timeout, "max_body_bytes": max_body_mb * 1024 * 1024,
         "max_rows": max_rows, "cors_origins": cors_origins,
-    })
+    }, target=target)
     print_service(service)
 
 
