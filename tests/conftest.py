@@ -17,13 +17,23 @@ SAMPLE_ROWS = 2_000
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
+    """The folder with the training file: LAB_DATA_DIR, or the cache that `lab run` downloads into.
+
+    Tests never download: without either, the tests that need the real data skip.
+    """
     value = os.environ.get(lab_data.DATA_DIR_ENV)
-    if not value:
-        pytest.skip(f"{lab_data.DATA_DIR_ENV} is not set; point it at the folder with {lab_data.OFFICIAL_FILENAME}")
-    folder = Path(value)
-    if not (folder / lab_data.OFFICIAL_FILENAME).is_file():
-        pytest.skip(f"{folder / lab_data.OFFICIAL_FILENAME} not found")
-    return folder
+    if value:
+        folder = Path(value)
+        if not (folder / lab_data.OFFICIAL_FILENAME).is_file():
+            pytest.skip(f"{folder / lab_data.OFFICIAL_FILENAME} not found ({lab_data.DATA_DIR_ENV}={value})")
+        return folder
+    cached = lab_data.cache_dir() / lab_data.OFFICIAL_FILENAME
+    if cached.is_file() and lab_data.sha256_of(cached) == lab_data.OFFICIAL_SHA256:
+        return cached.parent
+    pytest.skip(
+        f"no training data: set {lab_data.DATA_DIR_ENV} to a folder with {lab_data.OFFICIAL_FILENAME}, "
+        "or run `lab data` once to download it into the cache"
+    )
 
 
 @pytest.fixture(scope="session")
