@@ -186,11 +186,13 @@ def read_csv(path: str | os.PathLike, label: str = DEFAULT_LABEL) -> pd.DataFram
     delimiter = _sniff_delimiter(text)
     try:
         frame = pd.read_csv(path, sep=delimiter, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: file has no header row; pass a CSV with column names in the first line") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         first_line = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-        raise DataError(f"{path}: not a valid CSV file ({first_line}); check that every row has the same fields")
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: file has no header row; pass a CSV with column names in the first line")
+        raise DataError(
+            f"{path}: not a valid CSV file ({first_line}); check that every row has the same fields"
+        ) from None
     if frame.shape[1] < 2:
         raise DataError(
             f"{path}: not a CSV file with a header row and at least two columns (found {frame.shape[1]}); "

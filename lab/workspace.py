@@ -174,7 +174,12 @@ class Workspace:
     def list(self, kind: str, name: str | None = None) -> list[Asset]:
         """List registered versions, oldest first; folders without a manifest are skipped."""
         base = self.kind_dir(kind)
-        names = [name] if name else sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+        if name:
+            names = [name]
+        elif base.is_dir():
+            names = sorted(folder.name for folder in base.iterdir() if folder.is_dir())
+        else:
+            names = []
         assets = []
         for asset_name in names:
             folder = base / asset_name
