@@ -1,0 +1,32 @@
+"""Look up registered models in the Azure ML workspace by ``name`` or ``name:version``."""
+
+from __future__ import annotations
+
+from cloud.errors import CloudError, classify, cloud_error, with_retry
+
+
+def parse_model_ref(ref: str) -> tuple[str, int | None]:
+    """Split ``name`` or ``name:version`` (``name:latest`` too); raise ``CloudError`` for a bad version."""
+    name, _, version = ref.partition(":")
+    if not name:
+        raise CloudError(f"invalid model reference {ref!r}; use NAME or NAME:VERSION")
+    if not version or version == "latest":
+        return name, None
+    if not version.isdigit():
+        raise CloudError(f"invalid model version {version!r} in {ref!r}; use NAME:NUMBER or NAME:latest")
+    return name, int(version)
+
+
+def get_model(workspace, ref: str):
+    """Return the registered model ``ref`` (latest version without one)."""
+    from azureml.core.model import Model
+
+    name, version = parse_model_ref(ref)
+    try:
+        return with_retry(lambda: Model(workspace, name=name, version=version), f"get model {ref}")
+    except Exception as exc:  # noqa: BLE001
+        if classify(exc) == "not_found" or exc.__class__.__name__ == "ModelNotFoundException":
+            raise CloudError(
+                f"model {ref!r} not found in workspace {workspace.name}; run `lab cloud automl` to register one"
+            ) from None
+        raise cloud_error(f"reading model {ref}", exc)

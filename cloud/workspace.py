@@ -1,0 +1,157 @@
+"""Find ``config.json``, sign in, and open the Azure ML workspace it names.
+
+``find_config`` and ``read_config`` look for the file the way ``Workspace.from_config`` does
+(``.azureml/``, ``aml_config/``, then the folder itself, walking up to the root) without the SDK,
+so a dry run can name the workspace without calling Azure.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cloud.errors import CloudError, cloud_error, with_retry
+
+logger = logging.getLogger(__name__)
+
+AUTH_METHODS = ("interactive", "cli", "service-principal")
+CONFIG_FILES = ("config.json", "project.json")
+CONFIG_DIRS = (".azureml", "aml_config", None)
+# The variable names azure-identity and the Azure CLI use for a service principal.
+SP_TENANT_ENV = "AZURE_TENANT_ID"
+SP_CLIENT_ENV = "AZURE_CLIENT_ID"
+SP_SECRET_ENV = "AZURE_CLIENT_SECRET"
+
+
+@dataclass(frozen=True)
+class WorkspaceConfig:
+    """The three fields of ``config.json`` and the file they came from."""
+
+    subscription_id: str
+    resource_group: str
+    workspace_name: str
+    path: Path
+
+    def describe(self) -> str:
+        return (
+            f"workspace {self.workspace_name} (resource group {self.resource_group}, "
+            f"subscription {self.subscription_id}) from {self.path}"
+        )
+
+
+def find_config(start: str | os.PathLike | None = None) -> Path | None:
+    """Return the config file for ``start`` (a file, or a folder searched upwards), or None."""
+    start_path = Path(start or ".").expanduser().resolve()
+    if start_path.is_file():
+        return start_path
+    for folder in (start_path, *start_path.parents):
+        for sub in CONFIG_DIRS:
+            for name in CONFIG_FILES:
+                candidate = folder / sub / name if sub else folder / name
+                if candidate.is_file():
+                    return candidate
+    return None
+
+
+def read_config(start: str | os.PathLike | None = None) -> WorkspaceConfig:
+    """Read ``config.json`` as the SDK does; raise ``CloudError`` when it is missing or incomplete."""
+    path = find_config(start)
+    if path is None:
+        where = Path(start or ".").expanduser().resolve()
+        raise CloudError(
+            f"no config.json in {where}, its .azureml/ folder or any parent; download it from Azure ML "
+            "studio (workspace name, top right > Download config file) and pass --config PATH"
+        )
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CloudError(f"{path}: not a readable JSON file ({exc}); download config.json again") from None
+    # The SDK also accepts the older "Id" style file with camel-case keys.
+    fields = {
+        "subscription_id": document.get("subscription_id") or document.get("SubscriptionId"),
+        "resource_group": document.get("resource_group") or document.get("ResourceGroup"),
+        "workspace_name": document.get("workspace_name") or document.get("WorkspaceName"),
+    }
+    missing = [key for key, value in fields.items() if not value]
+    if missing:
+        raise CloudError(f"{path}: missing {', '.join(missing)}; download config.json again from Azure ML studio")
+    return WorkspaceConfig(path=path, **fields)
+
+
+def make_auth(method: str, tenant_id: str | None = None):
+    """Return an SDK v1 authentication object for ``method``.
+
+    ``service-principal`` reads AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET. Raises
+    ``CloudError`` naming the missing variables; nothing is sent to Azure until the workspace is
+    opened.
+    """
+    from azureml.core.authentication import (
+        AzureCliAuthentication,
+        InteractiveLoginAuthentication,
+        ServicePrincipalAuthentication,
+    )
+
+    if method == "interactive":
+        return InteractiveLoginAuthentication(tenant_id=tenant_id)
+    if method == "cli":
+        return AzureCliAuthentication()
+    if method == "service-principal":
+        values = {name: os.environ.get(name) for name in (SP_TENANT_ENV, SP_CLIENT_ENV, SP_SECRET_ENV)}
+        missing = [name for name, value in values.items() if not value]
+        if missing:
+            raise CloudError(
+                f"--auth service-principal needs {', '.join(missing)} in the environment; set them from the "
+                "service principal's app registration"
+            )
+        return ServicePrincipalAuthentication(
+            tenant_id=tenant_id or values[SP_TENANT_ENV],
+            service_principal_id=values[SP_CLIENT_ENV],
+            service_principal_password=values[SP_SECRET_ENV],
+        )
+    raise CloudError(f"unknown auth method {method!r}; use one of {', '.join(AUTH_METHODS)}")
+
+
+def open_workspace(config: WorkspaceConfig, auth):
+    """Open the workspace named by ``config`` with ``auth``; raise ``CloudError`` on failure."""
+    from azureml.core import Workspace
+
+    logger.info("opening %s", config.describe())
+    try:
+        return with_retry(
+            lambda: Workspace.from_config(path=str(config.path), auth=auth),
+            f"open workspace {config.workspace_name}",
+        )
+    except Exception as exc:  # noqa: BLE001 - SDK and azure-identity raise unrelated types
+        raise cloud_error(f"opening workspace {config.workspace_name} (resource group {config.resource_group})", exc)
+
+
+@dataclass
+class CloudSession:
+    """What every command needs: the config, the auth object and the workspace, opened lazily."""
+
+    config: WorkspaceConfig
+    auth_method: str
+    _auth: object = None
+    _workspace: object = None
+
+    @property
+    def auth(self):
+        if self._auth is None:
+            self._auth = make_auth(self.auth_method)
+        return self._auth
+
+    @property
+    def workspace(self):
+        if self._workspace is None:
+            self._workspace = open_workspace(self.config, self.auth)
+        return self._workspace
+
+    def auth_header(self) -> dict[str, str]:
+        """Return ``{"Authorization": "Bearer <AAD token>"}`` for REST calls to the workspace."""
+        try:
+            return self.auth.get_authentication_header()
+        except Exception as exc:  # noqa: BLE001
+            raise cloud_error(f"getting an AAD token with --auth {self.auth_method}", exc)
