@@ -71,12 +71,13 @@ def run_load_test(
     lock = threading.Lock()
     remaining = iter(range(requests_total))
     local = threading.local()
+    stopping = threading.Event()
 
     def worker() -> None:
         session = getattr(local, "session", None)
         if session is None:
             session = local.session = requests.Session()
-        while True:
+        while not stopping.is_set():
             with lock:
                 if next(remaining, None) is None:
                     return
@@ -101,8 +102,14 @@ def run_load_test(
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         futures = [pool.submit(worker) for _ in range(concurrency)]
-        for future in futures:
-            future.result()
+        try:
+            for future in futures:
+                future.result()
+        except KeyboardInterrupt:
+            # Let the workers finish their request in flight and send no more, so Ctrl-C ends
+            # the test at once instead of after the remaining requests.
+            stopping.set()
+            raise
     duration_s = time.perf_counter() - started
 
     ordered = sorted(latencies)

@@ -1,0 +1,5 @@
+"""Run the CLI as ``python -m lab``."""
+
+from lab.cli import main
+
+main()
