@@ -112,8 +112,9 @@ def post_trigger_request(
     try:
         response = with_retry(send, f"POST {request.url}", attempts=attempts, base_delay_s=base_delay_s, sleep=sleep)
     except (TransientHTTPError, requests.RequestException) as exc:
+        status = f"HTTP {exc.status_code}: " if isinstance(exc, TransientHTTPError) else ""
         raise CloudError(
-            f"trigger of pipeline endpoint {request.url} failed: {cause_of(exc)}; retry later, or check "
+            f"trigger of pipeline endpoint {request.url} failed: {status}{cause_of(exc)}; retry later, or check "
             "the endpoint with `lab cloud pipeline status`"
         ) from None
     if response.status_code == 401:
