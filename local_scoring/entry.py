@@ -1,9 +1,11 @@
-"""Model loading and input validation for the generated entry script.
+"""Model loading, input validation and request handling for the generated entry scripts.
 
-The inference server hands ``run()`` the records of ``{"data": [...]}``. They are matched to the
-model's columns by name, never by position, and converted to the training types. Input that does
-not fit raises ``ScoringInputError``, which the entry script turns into a 400 answer naming the
-field, the value received (truncated) and the expected form.
+The inference server hands ``run()`` the top-level values of the JSON body: ``data`` for the v1
+payload style (``{"data": [...]}``), ``Inputs`` and ``GlobalParameters`` for v2. The records are
+matched to the model's columns by name, never by position, and converted to the training types.
+Input that does not fit raises ``ScoringInputError``, which becomes a 400 answer naming the
+field, the value received (truncated) and the expected form. ``handle_request`` returns a small
+``ScoringAnswer`` value, so the whole request handling is testable without HTTP.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 import logging
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +25,24 @@ from inference_schema.parameter_types.pandas_parameter_type import PandasParamet
 logger = logging.getLogger(__name__)
 
 MAX_VALUE_CHARS = 60
-# Header through which the entry script tells the front how many rows it scored; the front
-# copies it into the request log and removes it from the answer.
+# Headers through which the entry script tells the front how many rows it scored and which error
+# class a failed request had; the front copies them into the request log and removes them from
+# the answer.
 ROWS_HEADER = "x-lab-rows-scored"
 ERROR_CLASS_HEADER = "x-lab-error-class"
 DEFAULT_MAX_ROWS = 10_000
 MAX_ROWS_ENV = "LAB_MAX_ROWS"
+# "1" makes a v1 entry script answer a JSON string that contains JSON, as Azure's v1 AutoML
+# scripts do (they return json.dumps(...) and the server encodes it again).
+DOUBLE_ENCODED_ENV = "LAB_DOUBLE_ENCODED"
+PAYLOAD_STYLES = ("v1", "v2")
+V2_METHODS = ("predict", "predict_proba")
+# A value no training column contains, used to find out at load time whether the model can
+# score a category it has not seen.
+_PROBE_CATEGORY = "__lab_unseen_category_probe__"
+
+V1_FORM = '{"data": [record, ...]}'
+V2_FORM = '{"Inputs": {"data": [record, ...]}, "GlobalParameters": {"method": "predict"}}'
 
 
 class ScoringInputError(ValueError):
@@ -43,6 +57,19 @@ class ScoringInputError(ValueError):
         if self.field is not None:
             body["field"] = self.field
         return body
+
+
+class ModelLoadError(RuntimeError):
+    """The model folder cannot be loaded, or the loaded model fails to score its own sample."""
+
+
+@dataclass(frozen=True)
+class ScoringAnswer:
+    """What ``run()`` answers: HTTP status, a JSON-serializable body and extra headers."""
+
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def shorten(value: Any) -> str:
@@ -78,130 +105,189 @@ class Column:
 
 
 class ScoringModel:
-    """A registered model folder loaded for scoring (see ``lab.models`` for the layout)."""
+    """A registered model folder loaded for scoring (see ``lab.models`` for the layout).
 
-    def __init__(self, model, columns: list[Column], classes: list[str], max_rows: int = DEFAULT_MAX_ROWS):
+    ``strict_columns`` are the string columns whose encoder raises on a category not seen in
+    training; ``non_nullable`` are the columns the model cannot score as null. Both are found by
+    ``probe`` on the model's own sample, so the service rejects such values with a 400 instead of
+    letting the model fail with a 500.
+    """
+
+    def __init__(self, model, columns: list[Column], classes: list[str], max_rows: int = DEFAULT_MAX_ROWS,
+                 sample: pd.DataFrame | None = None):
         self.model = model
         self.columns = columns
         self.column_names = [column.name for column in columns]
         self.classes = classes
         self.max_rows = max_rows
+        self.sample = sample
+        self.strict_columns: frozenset[str] = frozenset()
+        self.non_nullable: frozenset[str] = frozenset()
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike) -> "ScoringModel":
+        """Load ``model.pkl``, ``schema.json`` and ``sample.json`` and probe the model on the sample.
+
+        Raises ``ModelLoadError`` when a file is missing or corrupt, or the model cannot score
+        its own sample, so that a worker never serves a model that cannot score.
+        """
         import joblib
 
         folder = Path(model_dir)
-        schema = json.loads((folder / "schema.json").read_text(encoding="utf-8"))
-        model = joblib.load(folder / "model.pkl")
+        try:
+            schema = json.loads((folder / "schema.json").read_text(encoding="utf-8"))
+            model = joblib.load(folder / "model.pkl")
+            sample = load_sample(folder)
+        except Exception as exc:  # noqa: BLE001 - any failure here means the folder cannot be served
+            raise ModelLoadError(
+                f"model folder {folder} cannot be loaded ({exc.__class__.__name__}: {str(exc)[:200]})"
+            ) from exc
         columns = [
             Column(c["name"], c["type"], frozenset(c["categories"]) if c.get("categories") is not None else None)
             for c in schema["columns"]
         ]
         classes = [str(label) for label in getattr(model, "classes_", [])]
         max_rows = int(os.environ.get(MAX_ROWS_ENV, DEFAULT_MAX_ROWS))
-        logger.info("loaded model from %s: %d columns, classes %s", folder, len(columns), classes)
-        return cls(model, columns, classes, max_rows)
+        scoring_model = cls(model, columns, classes, max_rows, sample)
+        scoring_model.probe()
+        logger.info(
+            "loaded model from %s: %d columns, classes %s, unseen categories rejected for %s, nulls rejected for %s",
+            folder, len(columns), classes, sorted(scoring_model.strict_columns) or "none",
+            sorted(scoring_model.non_nullable) or "none",
+        )
+        return scoring_model
+
+    def probe(self) -> None:
+        """Score the sample, then one row with each column set to null or to an unseen category.
+
+        Raises ``ModelLoadError`` when the sample itself cannot be scored.
+        """
+        if self.sample is None or self.sample.empty:
+            raise ModelLoadError("the model folder has no sample records to check the model with")
+        frame = self.to_frame(json.loads(self.sample.to_json(orient="records")))
+        try:
+            self.model.predict(frame)
+            if self.classes:
+                self.model.predict_proba(frame)
+        except Exception as exc:  # noqa: BLE001 - the model's own failure, whatever its class
+            raise ModelLoadError(
+                f"the model cannot score its own sample ({exc.__class__.__name__}: {str(exc)[:200]})"
+            ) from exc
+        strict, non_nullable = set(), set()
+        row = frame.iloc[:1]
+        for column in self.columns:
+            if column.type == "string" and not self._scores(row.assign(**{column.name: _PROBE_CATEGORY})):
+                strict.add(column.name)
+            if not self._scores(row.assign(**{column.name: np.nan})):
+                non_nullable.add(column.name)
+        self.strict_columns = frozenset(strict)
+        self.non_nullable = frozenset(non_nullable)
+
+    def _scores(self, frame: pd.DataFrame) -> bool:
+        try:
+            self.model.predict(frame)
+        except Exception:  # noqa: BLE001 - any failure means the model cannot take this value
+            return False
+        return True
 
     # -- input -------------------------------------------------------------------------------
 
-    def to_frame(self, records: Any) -> pd.DataFrame:
+    def to_frame(self, records: Any, prefix: str = "") -> pd.DataFrame:
         """Convert ``data`` records to a DataFrame in training column order and types.
 
+        ``prefix`` is put before ``data`` in field names (``"Inputs."`` for the v2 style).
         Raises ``ScoringInputError`` for anything that is not a non-empty list of objects with
         exactly the model's columns and values of the right type.
         """
+        where = f"{prefix}data"
         if not isinstance(records, list):
             raise ScoringInputError(
-                f"'data' must be a list of records (objects keyed by column name), got {type(records).__name__} "
+                f"'{where}' must be a list of records (objects keyed by column name), got {type(records).__name__} "
                 f"{shorten(records)}",
-                field="data",
+                field=where,
             )
         if not records:
-            raise ScoringInputError("'data' is an empty list; send at least one record", field="data")
+            raise ScoringInputError(f"'{where}' is an empty list; send at least one record", field=where)
         if len(records) > self.max_rows:
             raise ScoringInputError(
-                f"'data' has {len(records)} records, more than the limit of {self.max_rows} per request; "
+                f"'{where}' has {len(records)} records, more than the limit of {self.max_rows} per request; "
                 "split the batch",
-                field="data",
+                field=where,
             )
         expected = set(self.column_names)
         values: dict[str, list] = {name: [] for name in self.column_names}
         for index, record in enumerate(records):
+            at = f"{where}[{index}]"
             if not isinstance(record, dict):
                 raise ScoringInputError(
-                    f"data[{index}] must be an object keyed by column name, got {type(record).__name__} "
+                    f"{at} must be an object keyed by column name, got {type(record).__name__} "
                     f"{shorten(record)}; positional lists are rejected because their column order is ambiguous",
-                    field=f"data[{index}]",
+                    field=at,
                 )
             missing = [name for name in self.column_names if name not in record]
             if missing:
                 raise ScoringInputError(
-                    f"data[{index}] is missing column(s) {', '.join(repr(m) for m in missing[:5])}"
+                    f"{at} is missing column(s) {', '.join(repr(m) for m in missing[:5])}"
                     f"{' and more' if len(missing) > 5 else ''}; every record needs all {len(expected)} "
                     "columns of the swagger schema (send null for an unknown value)",
-                    field=f"data[{index}].{missing[0]}",
+                    field=f"{at}.{missing[0]}",
                 )
             unknown = [name for name in record if name not in expected]
             if unknown:
                 raise ScoringInputError(
-                    f"data[{index}] has unknown column(s) {', '.join(shorten(u) for u in unknown[:5])}; "
+                    f"{at} has unknown column(s) {', '.join(shorten(u) for u in unknown[:5])}; "
                     "the model expects only the columns of the swagger schema",
-                    field=f"data[{index}].{unknown[0]}",
+                    field=f"{at}.{unknown[0]}",
                 )
             for column in self.columns:
-                values[column.name].append(self._convert(column, record[column.name], index))
+                values[column.name].append(self._convert(column, record[column.name], at))
         frame = pd.DataFrame({name: values[name] for name in self.column_names})
         for column in self.columns:
             if column.type in ("integer", "float"):
                 frame[column.name] = pd.to_numeric(frame[column.name]).astype("float64")
         return frame
 
-    @staticmethod
-    def _convert(column: Column, value: Any, index: int) -> Any:
-        field = f"data[{index}].{column.name}"
+    def _convert(self, column: Column, value: Any, at: str) -> Any:
+        field_name = f"{at}.{column.name}"
         if value is None:
+            if column.name in self.non_nullable:
+                raise ScoringInputError(
+                    f'column "{column.name}" does not accept null in {at}: the model cannot impute it; send a value',
+                    field=field_name,
+                )
             return np.nan
         if column.type == "integer":
-            if isinstance(value, bool):
-                pass
-            elif isinstance(value, int):
-                return value
-            elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
-                return int(value)
-            elif isinstance(value, str):
-                try:
-                    return int(value.strip())
-                except ValueError:
-                    pass
-            raise ScoringInputError(
-                f'column "{column.name}" expects an integer, got {shorten(value)} in data[{index}]', field=field
-            )
-        if column.type == "float":
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                number = float(value)
-            elif isinstance(value, str):
-                try:
-                    number = float(value.strip())
-                except ValueError:
-                    number = None
-            else:
-                number = None
-            if number is None or not math.isfinite(number):
+            number = _to_integer(value)
+            if number is None:
                 raise ScoringInputError(
-                    f'column "{column.name}" expects a finite number, got {shorten(value)} in data[{index}]',
-                    field=field,
+                    f'column "{column.name}" expects an integer, got {shorten(value)} in {at}', field=field_name
+                )
+            return number
+        if column.type == "float":
+            number = _to_float(value)
+            if number is None:
+                raise ScoringInputError(
+                    f'column "{column.name}" expects a finite number, got {shorten(value)} in {at}',
+                    field=field_name,
                 )
             return number
         if column.type == "boolean":
             if isinstance(value, bool):
                 return value
             raise ScoringInputError(
-                f'column "{column.name}" expects true or false, got {shorten(value)} in data[{index}]', field=field
+                f'column "{column.name}" expects true or false, got {shorten(value)} in {at}', field=field_name
             )
         if not isinstance(value, str):
             raise ScoringInputError(
-                f'column "{column.name}" expects a string, got {shorten(value)} in data[{index}]', field=field
+                f'column "{column.name}" expects a string, got {shorten(value)} in {at}', field=field_name
+            )
+        if column.name in self.strict_columns and column.categories is not None and value not in column.categories:
+            known = sorted(column.categories)
+            listed = ", ".join(shorten(c) for c in known[:8]) + (f" and {len(known) - 8} more" if len(known) > 8 else "")
+            raise ScoringInputError(
+                f'column "{column.name}" got {shorten(value)} in {at}, a category the model has not seen in '
+                f"training; expected one of {listed}",
+                field=field_name,
             )
         return value
 
@@ -210,11 +296,45 @@ class ScoringModel:
     def predict(self, frame: pd.DataFrame) -> list:
         return [_plain(label) for label in self.model.predict(frame)]
 
-    def predict_proba(self, frame: pd.DataFrame) -> list[dict[str, float]]:
+    def predict_proba(self, frame: pd.DataFrame) -> list[list[float]]:
+        """Return one list of class probabilities per row, in the order of ``self.classes``."""
         probabilities = self.model.predict_proba(frame)
-        return [
-            {label: round(float(p), 6) for label, p in zip(self.classes, row)} for row in probabilities
-        ]
+        return [[round(float(p), 6) for p in row] for row in probabilities]
+
+
+def _to_integer(value: Any) -> int | None:
+    """Return ``value`` as an int when that loses nothing (17, 17.0, "17"), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _to_float(value: Any) -> float | None:
+    """Return ``value`` as a finite float (numbers and numeric strings), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        try:
+            number = float(value)
+        except OverflowError:
+            return None
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _plain(value: Any) -> Any:
@@ -229,3 +349,102 @@ def load_sample(model_dir: str | os.PathLike) -> pd.DataFrame:
     records = json.loads((folder / "sample.json").read_text(encoding="utf-8"))["data"]
     names = [column["name"] for column in schema["columns"]]
     return pd.DataFrame(records)[names]
+
+
+# -- request handling ----------------------------------------------------------------------------
+
+
+def parse_payload(style: str, data: Any = None, inputs: Any = None, global_parameters: Any = None) -> tuple[Any, str, str]:
+    """Take the records and the method out of the top-level values of a request body.
+
+    Returns ``(records, method, prefix)``, where ``prefix`` is the path of ``data`` in the body
+    for error messages. Raises ``ScoringInputError`` naming the form this service expects when
+    the wrapper does not fit ``style``.
+    """
+    if style == "v1":
+        if data is not None:
+            return data, "predict", ""
+        if inputs is not None:
+            raise ScoringInputError(
+                f"this service takes the v1 payload {V1_FORM}, but the body has 'Inputs' (the v2 form); "
+                "send the records as the top-level 'data' list",
+                field="data",
+            )
+        raise ScoringInputError(f"the body has no 'data' key (or it is null); this service takes {V1_FORM}",
+                                field="data")
+    if style != "v2":
+        raise ValueError(f"unknown payload style {style!r}; expected one of {PAYLOAD_STYLES}")
+    if inputs is None:
+        if data is not None:
+            raise ScoringInputError(
+                f"this service takes the v2 payload {V2_FORM}, but the body has a top-level 'data' (the v1 form); "
+                "wrap the records in 'Inputs'",
+                field="Inputs",
+            )
+        raise ScoringInputError(f"the body has no 'Inputs' key (or it is null); this service takes {V2_FORM}",
+                                field="Inputs")
+    if not isinstance(inputs, dict) or "data" not in inputs:
+        raise ScoringInputError(
+            f"'Inputs' must be an object with a 'data' list, got {shorten(inputs)}; this service takes {V2_FORM}",
+            field="Inputs.data",
+        )
+    if global_parameters is None:
+        return inputs["data"], "predict", "Inputs."
+    if not isinstance(global_parameters, dict):
+        raise ScoringInputError(
+            f"'GlobalParameters' must be an object such as {{\"method\": \"predict\"}}, got {shorten(global_parameters)}",
+            field="GlobalParameters",
+        )
+    method = global_parameters.get("method", "predict")
+    if method not in V2_METHODS:
+        raise ScoringInputError(
+            f"'GlobalParameters.method' must be \"predict\" or \"predict_proba\", got {shorten(method)}",
+            field="GlobalParameters.method",
+        )
+    return inputs["data"], method, "Inputs."
+
+
+def handle_request(
+    model: ScoringModel,
+    style: str,
+    body: dict[str, Any],
+    request_id: str,
+    double_encoded: bool = False,
+) -> ScoringAnswer:
+    """Score one request; ``body`` has the top-level keys ``data``, ``Inputs``, ``GlobalParameters``.
+
+    Bad input gives a 400 answer. A failure inside the model gives a 500 with a generic message
+    and ``request_id``; its traceback goes to the log under that id.
+    """
+    try:
+        records, method, prefix = parse_payload(style, body.get("data"), body.get("Inputs"),
+                                                body.get("GlobalParameters"))
+        frame = model.to_frame(records, prefix)
+    except ScoringInputError as exc:
+        return ScoringAnswer(400, exc.to_json(), {ERROR_CLASS_HEADER: type(exc).__name__})
+    try:
+        predictions = model.predict_proba(frame) if method == "predict_proba" else model.predict(frame)
+    except Exception as exc:  # noqa: BLE001 - a fault in the model, whatever its class, is a 500
+        logger.exception("request %s: the model failed to score %d rows", request_id, len(frame))
+        message = (
+            "An unexpected error occurred in the model while scoring. "
+            f"The service log has the details under request id {request_id}."
+        )
+        return ScoringAnswer(500, {"message": message, "request_id": request_id},
+                             {ERROR_CLASS_HEADER: f"ModelError:{exc.__class__.__name__}"})
+    result: Any = {"result": predictions} if style == "v1" else {"Results": predictions}
+    if double_encoded:
+        result = json.dumps(result)
+    return ScoringAnswer(200, result, {ROWS_HEADER: str(len(predictions))})
+
+
+def double_encoded_from_env() -> bool:
+    return os.environ.get(DOUBLE_ENCODED_ENV, "0").strip().lower() in ("1", "true", "yes")
+
+
+def request_id_of(request_headers: dict | None) -> str:
+    """Return the request id the front set (``x-request-id``), or "unknown"."""
+    for name, value in (request_headers or {}).items():
+        if name.lower() == "x-request-id":
+            return str(value)
+    return "unknown"

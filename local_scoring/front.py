@@ -1,20 +1,24 @@
-"""The front of the scoring service: key check, body limit and request log, as WSGI middleware.
+"""The front of the scoring service: key check, body limit, CORS and request log, as WSGI middleware.
 
 In ACI a front container checks the key before a request reaches the scoring container. Here the
 same checks run in the gunicorn worker, in front of the inference server's Flask app, and only
 the front's socket (127.0.0.1 by default) is bound. A request without a valid key never reaches
-the entry script.
+the entry script. ``Front.handle_front`` decides everything the front answers by itself and
+returns a ``FrontResponse`` value, so those decisions are testable without a socket.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
+import re
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from http import HTTPStatus
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -26,24 +30,39 @@ logger = logging.getLogger(__name__)
 OPEN_PATHS = frozenset({"/", "/swagger.json"})
 DEFAULT_MAX_BODY_BYTES = 100 * 1024 * 1024  # client_max_body_size 100m in Azure's nginx
 INTERNAL_HEADERS = frozenset({ROWS_HEADER, ERROR_CLASS_HEADER})
+CORS_ALLOWED_METHODS = "GET, POST, OPTIONS"
+CORS_DEFAULT_HEADERS = "Authorization, Content-Type"
+CORS_MAX_AGE_S = 600
+# Host header values the swagger rewrite copies into the document: a name or address and a port.
+_HOST_PATTERN = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
+_READ_CHUNK_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
 class FrontConfig:
-    """Settings of the front, read from the environment the service is started with."""
+    """Settings of the front, read from the environment the service is started with.
+
+    ``cors_origins`` is empty (CORS off), a tuple of origins such as ``http://127.0.0.1:8000``,
+    or ``("*",)``. ``rewrite_swagger_host`` makes /swagger.json name the address the client used.
+    """
 
     keys_file: Path | None
     request_log: Path | None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    cors_origins: tuple[str, ...] = ()
+    rewrite_swagger_host: bool = True
 
     @classmethod
     def from_env(cls) -> "FrontConfig":
         keys_file = os.environ.get("LAB_KEYS_FILE")
         request_log = os.environ.get("LAB_REQUEST_LOG")
+        origins = os.environ.get("AML_CORS_ORIGINS", "")
         return cls(
             keys_file=Path(keys_file) if keys_file else None,
             request_log=Path(request_log) if request_log else None,
             max_body_bytes=int(os.environ.get("LAB_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
+            cors_origins=tuple(origin.strip().rstrip("/") for origin in origins.split(",") if origin.strip()),
+            rewrite_swagger_host=os.environ.get("LAB_SWAGGER_REWRITE_HOST", "1") != "0",
         )
 
 
@@ -52,12 +71,21 @@ class FrontResponse:
     """A response the front answers itself, without calling the inference server."""
 
     status: str
-    body: dict
-    headers: list[tuple[str, str]]
+    body: dict | None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    error_class: str | None = None
+
+    @property
+    def status_code(self) -> int:
+        return int(self.status.split()[0])
 
     def __call__(self, start_response: Callable) -> Iterable[bytes]:
-        payload = json.dumps(self.body).encode("utf-8")
-        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(payload))), *self.headers]
+        if self.body is None:
+            payload = b""
+            headers = [("Content-Length", "0"), *self.headers]
+        else:
+            payload = json.dumps(self.body).encode("utf-8")
+            headers = [("Content-Type", "application/json"), ("Content-Length", str(len(payload))), *self.headers]
         start_response(self.status, headers)
         return [payload]
 
@@ -72,12 +100,17 @@ class Front:
         self.log_path = config.request_log
         if self.keys is None:
             logger.warning("no keys file configured: key auth is disabled")
+        if config.cors_origins:
+            logger.info("CORS allowed for origins %s", ", ".join(config.cors_origins))
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         started = time.perf_counter()
         # The inference server takes its request id from x-request-id and returns it in the
-        # answer; setting it here gives the log record and the answer the same id.
-        request_id = environ.get("HTTP_X_REQUEST_ID") or str(uuid.uuid4())
+        # answer; setting it here gives the log record and the answer the same id. An id that
+        # the server would reject (over 100 characters) is replaced.
+        request_id = environ.get("HTTP_X_REQUEST_ID", "")
+        if not request_id or len(request_id) > 100:
+            request_id = str(uuid.uuid4())
         environ["HTTP_X_REQUEST_ID"] = request_id
         record = {
             "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
@@ -90,13 +123,19 @@ class Front:
             "rows": None,
             "error_class": None,
         }
-        rejection = self._check(environ, record)
+        cors_headers = self._cors_headers(environ)
+        rejection = self.handle_front(environ)
         if rejection is not None:
-            record["status"] = int(rejection.status.split()[0])
-            rejection.headers.append(("x-request-id", request_id))
+            record["payload_bytes"] = _content_length(environ)
+            record["status"] = rejection.status_code
+            record["error_class"] = rejection.error_class
+            rejection.headers.extend([("x-request-id", request_id), *cors_headers])
             result = rejection(start_response)
             self._log(record, started)
             return result
+        record["payload_bytes"] = _content_length(environ)
+        rewrite = self._swagger_rewrite(environ)
+        pending: list[tuple] = []
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info=None):
             record["status"] = int(status.split()[0])
@@ -107,34 +146,77 @@ class Front:
                     record["rows"] = int(value)
                 elif lowered == ERROR_CLASS_HEADER:
                     record["error_class"] = value
+                elif lowered.startswith("access-control-") or (rewrite is not None and lowered == "content-length"):
+                    continue  # the front sets CORS headers itself; a rewritten swagger gets a new length
                 else:
                     kept.append((name, value))
-            if record["status"] >= 500 and record["error_class"] is None:
-                record["error_class"] = "ScoringError"
+            if record["status"] >= 400 and record["error_class"] is None:
+                record["error_class"] = _status_class(record["status"])
+            kept.extend(cors_headers)
+            if rewrite is not None:
+                # start_response waits until the rewritten body's length is known; Flask never
+                # uses the write() callable returned here.
+                pending.append((status, kept, exc_info))
+                return lambda data: None
             return start_response(status, kept, exc_info)
 
         try:
             body = self.app(environ, capture)
-        except Exception:
+        except Exception:  # noqa: BLE001 - every request gets an answer and a log record
+            logger.exception("request %s: the inference server raised", request_id)
             record["status"] = 500
             record["error_class"] = "FrontError"
             self._log(record, started)
-            raise
+            failure = FrontResponse(
+                "500 Internal Server Error",
+                {"message": f"An unexpected error occurred in the service. The service log has the details under "
+                            f"request id {request_id}.", "request_id": request_id},
+                [("x-request-id", request_id), *cors_headers],
+            )
+            return failure(start_response)
+        if rewrite is not None:
+            body = rewrite(body)
+            status, kept, exc_info = pending[0]
+            start_response(status, [*kept, ("Content-Length", str(sum(len(chunk) for chunk in body)))], exc_info)
         return _LoggedBody(body, lambda: self._log(record, started))
 
-    def _check(self, environ: dict, record: dict) -> FrontResponse | None:
+    def handle_front(self, environ: dict) -> FrontResponse | None:
+        """Return the front's own answer (413, 401, CORS preflight), or None to pass the request on.
+
+        A chunked body without Content-Length is read here, up to the limit, and handed on as a
+        sized body, so the limit holds for it too.
+        """
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "")
-        if record["payload_bytes"] > self.config.max_body_bytes:
-            record["error_class"] = "PayloadTooLarge"
-            return FrontResponse(
-                "413 Request Entity Too Large",
-                {"message": f"request body of {record['payload_bytes']} bytes is over the limit of "
-                            f"{self.config.max_body_bytes} bytes; send fewer records per request"},
-                [],
-            )
-        if path in OPEN_PATHS or method == "OPTIONS" or self.keys is None:
-            return None
+        declared = _content_length(environ)
+        if declared > self.config.max_body_bytes:
+            return self._too_large(declared)
+        if method == "OPTIONS" and environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"):
+            return self._preflight(environ)
+        if path not in OPEN_PATHS and method != "OPTIONS" and self.keys is not None:
+            rejection = self._check_key(environ)
+            if rejection is not None:
+                return rejection
+        if not environ.get("CONTENT_LENGTH") and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            body = _read_limited(environ["wsgi.input"], self.config.max_body_bytes)
+            if body is None:
+                return self._too_large(None)
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+        return None
+
+    def _too_large(self, size: int | None) -> FrontResponse:
+        described = f"of {size} bytes" if size is not None else "(chunked)"
+        return FrontResponse(
+            "413 Request Entity Too Large",
+            {"message": f"request body {described} is over the limit of {self.config.max_body_bytes} bytes; "
+                        "send fewer records per request"},
+            [("Connection", "close")],
+            error_class="PayloadTooLarge",
+        )
+
+    def _check_key(self, environ: dict) -> FrontResponse | None:
         header = environ.get("HTTP_AUTHORIZATION", "")
         scheme, _, token = header.partition(" ")
         if not header:
@@ -145,8 +227,68 @@ class Front:
             reason = "invalid key; use the service's primary or secondary key (`lab keys show`)"
         else:
             return None
-        record["error_class"] = "Unauthorized"
-        return FrontResponse("401 Unauthorized", {"message": reason}, [("WWW-Authenticate", 'Bearer realm="score"')])
+        return FrontResponse("401 Unauthorized", {"message": reason},
+                             [("WWW-Authenticate", 'Bearer realm="score"')], error_class="Unauthorized")
+
+    def _preflight(self, environ: dict) -> FrontResponse:
+        origin = environ.get("HTTP_ORIGIN", "")
+        if not self._origin_allowed(origin):
+            hint = ("CORS is off for this service; deploy it with --cors-origins" if not self.config.cors_origins
+                    else "add it to --cors-origins")
+            return FrontResponse("403 Forbidden", {"message": f"origin {origin or '(none)'} is not allowed; {hint}"},
+                                 error_class="CorsOriginRejected")
+        requested = environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", "").strip()
+        return FrontResponse("204 No Content", None, [
+            ("Access-Control-Allow-Methods", CORS_ALLOWED_METHODS),
+            ("Access-Control-Allow-Headers", requested or CORS_DEFAULT_HEADERS),
+            ("Access-Control-Max-Age", str(CORS_MAX_AGE_S)),
+        ])
+
+    def _origin_allowed(self, origin: str) -> bool:
+        origins = self.config.cors_origins
+        return bool(origin) and ("*" in origins or origin.rstrip("/") in origins)
+
+    def _cors_headers(self, environ: dict) -> list[tuple[str, str]]:
+        origin = environ.get("HTTP_ORIGIN", "")
+        if not self._origin_allowed(origin):
+            return []
+        return [
+            ("Access-Control-Allow-Origin", origin),
+            ("Vary", "Origin"),
+            ("Access-Control-Expose-Headers", "x-request-id, x-ms-request-id, WWW-Authenticate"),
+        ]
+
+    def _swagger_rewrite(self, environ: dict) -> Callable[[Iterable[bytes]], list[bytes]] | None:
+        """Return a body filter that sets the swagger's host to the address the client used, or None."""
+        if not self.config.rewrite_swagger_host or environ.get("PATH_INFO") != "/swagger.json":
+            return None
+        host = environ.get("HTTP_HOST", "")
+        if not _HOST_PATTERN.match(host):
+            return None
+        scheme = environ.get("HTTP_X_FORWARDED_PROTO", environ.get("wsgi.url_scheme", "http"))
+        scheme = scheme if scheme in ("http", "https") else "http"
+
+        def rewrite(body: Iterable[bytes]) -> list[bytes]:
+            try:
+                raw = b"".join(body)
+            finally:
+                close = getattr(body, "close", None)
+                if close is not None:
+                    close()
+            try:
+                document = json.loads(raw)
+            except ValueError:
+                return [raw]
+            if isinstance(document, dict) and "swagger" in document:
+                document["host"] = host
+                document["schemes"] = [scheme]
+            elif isinstance(document, dict) and "openapi" in document:
+                document["servers"] = [{"url": f"{scheme}://{host}"}]
+            else:
+                return [raw]
+            return [json.dumps(document).encode("utf-8")]
+
+        return rewrite
 
     def _log(self, record: dict, started: float) -> None:
         record["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
@@ -154,11 +296,14 @@ class Front:
             return
         line = json.dumps(record) + "\n"
         # One write of one line on an O_APPEND descriptor, so lines of several workers never mix.
-        fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, line.encode("utf-8"))
-        finally:
-            os.close(fd)
+            fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, line.encode("utf-8"))
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            logger.error("request %s: cannot write the request log %s: %s", record["request_id"], self.log_path, exc)
 
 
 class _LoggedBody:
@@ -178,6 +323,26 @@ class _LoggedBody:
                 close()
         finally:
             self.on_close()
+
+
+def _read_limited(stream, limit: int) -> bytes | None:
+    """Read ``stream`` to its end; return None as soon as it is longer than ``limit`` bytes."""
+    chunks, size = [], 0
+    while True:
+        chunk = stream.read(min(_READ_CHUNK_BYTES, limit + 1 - size))
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+
+
+def _status_class(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase.replace(" ", "").replace("-", "")
+    except ValueError:
+        return f"HTTP{status}"
 
 
 def _content_length(environ: dict) -> int:

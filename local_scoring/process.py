@@ -31,6 +31,7 @@ import requests
 from lab.errors import ServiceError
 from lab.workspace import atomic_write_json, read_json, utc_now
 from local_scoring import keys as service_keys
+from local_scoring.entry import DOUBLE_ENCODED_ENV, PAYLOAD_STYLES
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ class ServiceSpec:
     max_rows: int = 10_000
     cors_origins: str | None = None  # AML_CORS_ORIGINS, comma-separated
     entry_script: Path | None = None  # None: the generated entry script for lab models
+    payload_style: str = "v1"  # "v1": {"data": [...]} -> {"result": [...]}; "v2": Inputs/GlobalParameters -> Results
+    double_encoded: bool = False  # LAB_DOUBLE_ENCODED: v1 answers as a JSON string, as Azure's v1 scripts do
     ready_timeout_s: float = 120.0
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -86,22 +89,38 @@ def is_running(state: dict | None) -> bool:
 
 
 def check_model_dir(model_dir: Path) -> None:
-    """Raise ``ServiceError`` unless ``model_dir`` has a model file that loads and a schema."""
+    """Raise ``ServiceError`` unless ``model_dir`` loads and its model scores its own sample.
+
+    This runs the same ``ScoringModel.load`` as the entry script, in the deploying process, so
+    that a broken model fails the deployment with a clear message before any server starts.
+    """
+    from local_scoring.entry import ModelLoadError, ScoringModel
+
     model_file = model_dir / "model.pkl"
     if not model_file.is_file():
         raise ServiceError(f"model file {model_file} not found; register a model with `lab train` and deploy it")
     for name in ("schema.json", "sample.json"):
         if not (model_dir / name).is_file():
             raise ServiceError(f"{model_dir / name} not found; the model folder is incomplete, train it again")
-    import joblib
-
     try:
-        joblib.load(model_file)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing here
+        ScoringModel.load(model_dir)
+    except ModelLoadError as exc:
         raise ServiceError(
-            f"model file {model_file} cannot be loaded ({exc.__class__.__name__}: {str(exc)[:200]}); "
+            f"model file {model_file} cannot be loaded or cannot score: {exc}; "
             "it is corrupt or was saved with other package versions: train it again"
         ) from None
+
+
+def entry_template(spec: ServiceSpec) -> Path:
+    """Return the entry script to copy: ``spec.entry_script`` or the template of the payload style."""
+    if spec.entry_script is not None:
+        return spec.entry_script
+    if spec.payload_style not in PAYLOAD_STYLES:
+        raise ServiceError(f"unknown payload style {spec.payload_style!r}; use 'v1' or 'v2'")
+    if spec.double_encoded and spec.payload_style != "v1":
+        raise ServiceError("double-encoded answers exist only in the v1 payload style; drop the option or use v1")
+    name = "score.py" if spec.payload_style == "v1" else "score_v2.py"
+    return Path(__file__).parent / "templates" / name
 
 
 def start(services_root: Path, spec: ServiceSpec) -> dict:
@@ -111,9 +130,10 @@ def start(services_root: Path, spec: ServiceSpec) -> dict:
     ``ServiceError`` with the cause (and the tail of the server log) when the model does not
     load or the server does not become ready within ``spec.ready_timeout_s``.
     """
+    template = entry_template(spec)
+    check_model_dir(spec.model_dir)
     folder = service_dir(services_root, spec.name)
     folder.mkdir(parents=True, exist_ok=True)
-    check_model_dir(spec.model_dir)
     if is_running(read_state(folder)):
         logger.info("service %s is running; stopping it before the new deployment", spec.name)
         stop(services_root, spec.name)
@@ -127,7 +147,6 @@ def start(services_root: Path, spec: ServiceSpec) -> dict:
         keys = service_keys.write_keys(keys_file)
 
     entry_script = folder / ENTRY_SCRIPT
-    template = spec.entry_script or Path(__file__).parent / "templates" / "score.py"
     shutil.copyfile(template, entry_script)
 
     env = service_env(spec, folder, entry_script)
@@ -190,6 +209,7 @@ def service_env(spec: ServiceSpec, folder: Path, entry_script: Path) -> dict[str
         "LAB_REQUEST_LOG": str(folder / REQUEST_LOG),
         "LAB_MAX_BODY_BYTES": str(spec.max_body_bytes),
         "LAB_MAX_ROWS": str(spec.max_rows),
+        DOUBLE_ENCODED_ENV: "1" if spec.double_encoded else "0",
         "PYTHONUNBUFFERED": "1",
     })
     if spec.cors_origins:
@@ -202,8 +222,8 @@ def wait_until_ready(process: subprocess.Popen, state: dict, key: str, spec: Ser
     """Poll until ``GET /`` is healthy and the model's own sample scores with HTTP 200."""
     deadline = time.monotonic() + spec.ready_timeout_s
     base = state["scoring_uri"].rsplit("/", 1)[0]
-    sample = json.loads((Path(spec.model_dir) / "sample.json").read_text(encoding="utf-8"))
-    sample = {"data": sample["data"][:1]}
+    records = json.loads((Path(spec.model_dir) / "sample.json").read_text(encoding="utf-8"))["data"][:1]
+    sample = {"data": records} if spec.payload_style == "v1" else {"Inputs": {"data": records}}
     while time.monotonic() < deadline:
         code = process.poll()
         if code is not None:
