@@ -101,10 +101,12 @@ def _execute_step(workspace: Workspace, run_id: str, step_name: str, cancel: _Ca
     started = time.monotonic()
     logger.info("run %s: step %s started", run_id, step_name)
     with open(step_dir / LOG_FILE, "ab") as log:
-        cancel.step_process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        cancel.step_process = process
         if cancel.requested:
-            cancel.step_process.terminate()
-        exit_code = cancel.step_process.wait()
+            process.terminate()
+        update_run(workspace, run_id, lambda data: _step_record(data, step_name).update(pid=process.pid))
+        exit_code = process.wait()
     cancel.step_process = None
     duration = round(time.monotonic() - started, 3)
     result = _read_result(step_dir)

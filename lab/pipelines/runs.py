@@ -194,6 +194,8 @@ def create_run(
         "model_name": definition.model_name,
         "parameters": parameters,
         "created_at": utc_now(),
+        # Orders runs created within the same second; created_at has whole seconds.
+        "created_ns": time.time_ns(),
         "started_at": None,
         "ended_at": None,
         "runner": None,
@@ -202,7 +204,7 @@ def create_run(
         "registered_model": None,
         "steps": [
             {"name": step.name, "kind": step.kind, "status": QUEUED, "started_at": None, "ended_at": None,
-             "duration_seconds": None, "error": None, "exit_code": None}
+             "duration_seconds": None, "error": None, "exit_code": None, "pid": None}
             for step in definition.steps
         ],
         "outputs": outputs,
@@ -229,7 +231,7 @@ def list_runs(workspace: Workspace) -> list[PipelineRun]:
     for folder in base.iterdir():
         if (folder / RUN_FILE).is_file():
             found.append(PipelineRun(workspace, read_json(folder / RUN_FILE)))
-    return sorted(found, key=lambda run: (run.data["created_at"], run.id))
+    return sorted(found, key=lambda run: (run.data["created_at"], run.data.get("created_ns", 0), run.id))
 
 
 @contextlib.contextmanager
