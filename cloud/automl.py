@@ -6,7 +6,7 @@ import logging
 import time
 from typing import Callable
 
-from cloud.errors import CloudError, cause_of, cloud_error, with_retry
+from cloud.errors import CloudError, cause_of_details, cloud_error, with_retry
 from cloud.plan import PlannedChange
 from cloud.progress import (
     PROGRESS_HEADER,
@@ -108,7 +108,7 @@ def child_records(run, primary_metric: str, scores: dict[str, float | None]) -> 
             value = child.get_metrics(name=primary_metric).get(primary_metric)
             scores[child.id] = float(value) if isinstance(value, (int, float)) else None
             if status == "Failed":
-                error = cause_of(Exception(str(child.get_details().get("error", ""))))
+                error = cause_of_details(child.get_details().get("error"))
         pipeline = " ".join(part for part in (properties.get("run_preprocessor"), properties.get("run_algorithm")) if part)
         records.append(ChildRecord(child.id, int(iteration), pipeline or "?", status, scores.get(child.id), error))
     return records
@@ -137,9 +137,9 @@ def follow_run(
             break
         sleep(poll_interval_s)
     if status != "Completed":
-        error = run.get_details().get("error") or {}
+        error = run.get_details().get("error")
         raise CloudError(
-            f"AutoML run {run.id} {status.lower()}: {cause_of(Exception(str(error)))}; read its logs in Azure ML "
+            f"AutoML run {run.id} {status.lower()}: {cause_of_details(error)}; read its logs in Azure ML "
             "studio (Jobs > the run > Outputs + logs), fix the cause and run `lab cloud automl` again"
         )
     return records

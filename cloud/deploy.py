@@ -6,6 +6,7 @@ authentication and Application Insights on by default.
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from lab.workspace import atomic_write_bytes
 
-from cloud.errors import CloudError, classify, cloud_error, mask_secret, with_retry
+from cloud.errors import CloudError, cause_of_details, classify, cloud_error, mask_secret, with_retry
 from cloud.plan import PlannedChange
 from cloud.settings import DeploySettings
 
@@ -168,10 +169,9 @@ def deploy_model(workspace, model, settings: DeploySettings, replace: bool = Fal
 
 def deployment_failed(service) -> CloudError:
     """Build the error for a service that did not become healthy; it stays in the workspace."""
-    error = getattr(service, "error", None) or {}
-    cause = error.get("message") if isinstance(error, dict) else str(error)
+    cause = cause_of_details(getattr(service, "error", None))
     return CloudError(
-        f"deployment of service {service.name} failed (state {service.state}): {cause or 'no error returned'}; "
+        f"deployment of service {service.name} failed (state {service.state}): {cause}; "
         f"the failed service is left in the workspace: read `lab cloud logs --service {service.name}`, then "
         f"remove it with `lab cloud cleanup --service {service.name}`"
     )
@@ -251,9 +251,10 @@ def download_swagger(swagger_uri: str, target: Path, key: str | None = None, ses
         if response.status_code == 401 and key:
             response = with_retry(lambda: fetch({"Authorization": f"Bearer {key}"}), f"GET {swagger_uri}")
         response.raise_for_status()
-        response.json()
     except requests.RequestException as exc:
         raise cloud_error(f"downloading swagger from {swagger_uri}", exc, "check that the service is Healthy")
+    try:
+        json.loads(response.content)
     except ValueError:
         raise CloudError(f"{swagger_uri} did not return JSON; check that the service is Healthy") from None
     atomic_write_bytes(target, response.content)

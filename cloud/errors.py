@@ -109,6 +109,20 @@ def cause_of(exc: BaseException) -> str:
     return cause
 
 
+def cause_of_details(error) -> str:
+    """Return Azure's cause from a run's or service's ``error`` details, a dict or a string.
+
+    Run details nest the document (``{"error": {"code", "message"}}``) or give it flat.
+    """
+    if isinstance(error, dict):
+        inner = error.get("error") if isinstance(error.get("error"), dict) else error
+        code, message = inner.get("code"), inner.get("message")
+        if message:
+            return cause_of(Exception(f"{code}: {message}" if code and code not in message else message))
+        return cause_of(Exception(json.dumps(error, default=str))) if error else "no error details returned"
+    return cause_of(Exception(str(error))) if error else "no error details returned"
+
+
 def _json_field(text: str, field: str) -> str | None:
     """Find the innermost ``"field": "value"`` in text that embeds an Azure error document."""
     matches = re.findall(rf'"{field}"\s*:\s*"((?:[^"\\]|\\.)*)"', text)

@@ -12,7 +12,7 @@ from typing import Callable
 
 from cloud import rest
 from cloud.automl import build_automl_config
-from cloud.errors import CloudError, cause_of, cloud_error, with_retry
+from cloud.errors import CloudError, cause_of_details, cloud_error, with_retry
 from cloud.plan import PlannedChange
 from cloud.settings import AutoMLSettings, ComputeSettings, DatasetSettings, PipelineSettings
 
@@ -207,9 +207,9 @@ def follow_status(
             break
         sleep(poll_interval_s)
     if status in ("Failed", "Canceled", "NotResponding"):
-        error = run.get_details().get("error") or {}
+        error = run.get_details().get("error")
         raise CloudError(
-            f"pipeline run {run_id} {status.lower()}: {cause_of(Exception(str(error)))}; open it in Azure ML "
+            f"pipeline run {run_id} {status.lower()}: {cause_of_details(error)}; open it in Azure ML "
             "studio (Jobs > Pipeline jobs) for the step logs"
         )
     return status
