@@ -59,6 +59,37 @@ class ScoreResult:
     elapsed_ms: float
 
 
+def swagger_uri_for(scoring_uri: str) -> str:
+    """Return the swagger URI of a scoring URI, as ACI forms it (``/score`` replaced by ``/swagger.json``)."""
+    base, _, query = scoring_uri.partition("?")
+    base = base.rstrip("/")
+    if base.endswith("/score"):
+        base = base[: -len("/score")]
+    return f"{base}/swagger.json"
+
+
+def payload_style_of(document: dict) -> str:
+    """Return "v2" when a swagger document's input has ``Inputs`` (Swagger 2.0 or OpenAPI 3), else "v1"."""
+    definitions = document.get("definitions") or document.get("components", {}).get("schemas", {})
+    properties = definitions.get("ServiceInput", {}).get("properties", {})
+    return "v2" if "Inputs" in properties and "data" not in properties else "v1"
+
+
+def detect_payload_style(scoring_uri: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> str:
+    """Read the service's swagger and return its payload style; "v1" when no swagger can be read."""
+    uri = swagger_uri_for(scoring_uri)
+    try:
+        response = requests.get(uri, timeout=timeout_s)
+        response.raise_for_status()
+        document = response.json()
+    except (requests.RequestException, ValueError) as exc:
+        logger.info("no swagger at %s (%s); sending the v1 payload style", uri, exc.__class__.__name__)
+        return "v1"
+    style = payload_style_of(document) if isinstance(document, dict) else "v1"
+    logger.info("swagger at %s describes the %s payload style", uri, style)
+    return style
+
+
 def build_payload(records: list[dict], style: str = "v1", method: str = "predict") -> dict:
     """Wrap records in the v1 (``{"data": ...}``) or v2 (``{"Inputs": ..., "GlobalParameters": ...}``) form."""
     if style == "v1":
@@ -130,12 +161,17 @@ def score_records(
     style: str = "v1",
     body_path: Path | None = Path("data.json"),
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    method: str = "predict",
 ) -> ScoreResult:
     """Score ``records`` (default: the exercise's two) and write the request body to ``body_path``.
 
-    Raises ``EndpointError`` naming the status and the service's message when the answer is not 200.
+    ``style`` is "v1", "v2" or "auto" (read from the service's swagger); ``method`` is the v2
+    ``GlobalParameters.method``. Raises ``EndpointError`` naming the status and the service's
+    message when the answer is not 200.
     """
-    payload = build_payload(EXERCISE_RECORDS if records is None else records, style)
+    if style == "auto":
+        style = detect_payload_style(uri, timeout_s)
+    payload = build_payload(EXERCISE_RECORDS if records is None else records, style, method)
     body_bytes = json.dumps(payload).encode("utf-8")
     if body_path is not None:
         from lab.workspace import atomic_write_bytes

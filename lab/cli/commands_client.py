@@ -23,12 +23,15 @@ KEY_HELP = "Key sent as 'Authorization: Bearer <key>' (env LAB_SCORING_KEY); def
 @click.option("--name", help="Local service name; default: the running service.")
 @click.option("--records", "records_file", type=click.Path(exists=True, dir_okay=False),
               help="JSON file with a list of records to send; default: the exercise's two records.")
-@click.option("--style", type=click.Choice(["v1", "v2"]), default="v1", show_default=True,
-              help="Payload form: v1 {\"data\": [...]} or v2 {\"Inputs\": {\"data\": [...]}, \"GlobalParameters\": ...}.")
+@click.option("--style", type=click.Choice(["auto", "v1", "v2"]), default="auto", show_default=True,
+              help="Payload form: v1 {\"data\": [...]} or v2 {\"Inputs\": {\"data\": [...]}, \"GlobalParameters\": ...}; "
+                   "auto reads it from the service's swagger.")
+@click.option("--method", type=click.Choice(["predict", "predict_proba"]), default="predict", show_default=True,
+              help="v2 only: GlobalParameters.method, class labels or class probabilities.")
 @click.option("--body-file", default="data.json", show_default=True, type=click.Path(dir_okay=False),
               help="Where to write the request body, for `lab benchmark` (as endpoint.py writes data.json).")
 @click.pass_obj
-def endpoint_command(workspace, uri, key, name, records_file, style, body_file):
+def endpoint_command(workspace, uri, key, name, records_file, style, method, body_file):
     """Post records to a scoring URI with the key and print the predictions.
 
     Sends the exercise's two records by default, keys in alphabetical order exactly as its
@@ -45,7 +48,7 @@ def endpoint_command(workspace, uri, key, name, records_file, style, body_file):
             records = records["data"]
         if not isinstance(records, list):
             raise DataError(f"{records_file}: expected a JSON list of records or {{\"data\": [...]}}")
-    result = lab_client.score_records(uri, key, records, style=style, body_path=Path(body_file))
+    result = lab_client.score_records(uri, key, records, style=style, body_path=Path(body_file), method=method)
     click.echo(f"POST {uri} -> HTTP {result.status} in {result.elapsed_ms:.1f} ms (request id {result.request_id})")
     if result.double_encoded:
         click.echo("note: the answer was a JSON string containing JSON (v1 AutoML scoring script); decoded it")
@@ -115,9 +118,17 @@ def print_load_test(uri: str, result) -> str:
               help="Where to save the swagger document.")
 @click.option("--version", "spec_version", type=click.Choice(["2", "3"]), default="2", show_default=True,
               help="Swagger 2.0 or OpenAPI 3 (?version=3).")
+@click.option("--serve", is_flag=True, help="Then serve swagger-ui for the document until Ctrl-C.")
+@click.option("--ui-host", default="127.0.0.1", show_default=True, help="Address swagger-ui binds with --serve.")
+@click.option("--ui-port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="Port of swagger-ui with --serve (0 picks a free port).")
 @click.pass_obj
-def swagger_command(workspace, uri, name, output, spec_version):
-    """Download the service's swagger.json and list its input columns."""
+def swagger_command(workspace, uri, name, output, spec_version, serve, ui_host, ui_port):
+    """Download the service's swagger.json and list its input columns; --serve opens swagger-ui for it.
+
+    swagger-ui's "Try it out" calls the service from the browser, so the service must allow the
+    UI's origin: deploy it with `--cors-origins http://127.0.0.1:8000` (the default UI address).
+    """
     if uri is None:
         uri = lab_service.get_service(workspace, name).swagger_uri
     try:
@@ -132,6 +143,26 @@ def swagger_command(workspace, uri, name, output, spec_version):
     atomic_write_json(Path(output), document)
     columns = swagger_input_columns(document)
     click.echo(f"saved {uri} to {output}; {len(columns)} input columns: {', '.join(columns)}")
+    if serve:
+        serve_swagger_ui(uri, ui_host, ui_port)
+
+
+def serve_swagger_ui(swagger_uri: str, host: str, port: int) -> None:
+    from local_scoring.swagger_ui import SwaggerUIServer, cors_allows
+
+    server = SwaggerUIServer(swagger_uri, host, port, title=swagger_uri)
+    scoring_uri = swagger_uri.partition("?")[0].rsplit("/", 1)[0] + "/score"
+    click.echo(f"swagger-ui for {swagger_uri} at {server.url} (Ctrl-C stops it)")
+    click.echo("  Authorize with the value 'Bearer <key>' (`lab keys show primary --raw` prints the key)")
+    if not cors_allows(scoring_uri, server.origin):
+        click.echo(f"  warning: {scoring_uri} does not allow origin {server.origin} by CORS, so 'Try it out' fails; "
+                   f"redeploy with `lab deploy --cors-origins {server.origin}`", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("swagger-ui stopped")
+    finally:
+        server.httpd.server_close()
 
 
 def swagger_input_columns(document: dict) -> list[str]:

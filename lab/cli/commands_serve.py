@@ -31,12 +31,17 @@ from local_scoring.process import DEFAULT_PORT, DEFAULT_SERVICE_NAME
 @click.option("--max-rows", default=10_000, show_default=True, type=click.IntRange(1),
               help="Most records per request; larger batches get 400.")
 @click.option("--cors-origins", help="Comma-separated origins allowed by CORS (AML_CORS_ORIGINS), e.g. for swagger-ui.")
+@click.option("--payload-style", type=click.Choice(["v1", "v2"]), default="v1", show_default=True,
+              help="Entry script style: v1 {\"data\": [...]} -> {\"result\": [...]}, or v2 "
+                   "{\"Inputs\": {\"data\": [...]}, \"GlobalParameters\": {\"method\": ...}} -> {\"Results\": [...]}.")
+@click.option("--double-encoded", is_flag=True,
+              help="v1 only: answer a JSON string that contains JSON, as Azure's v1 AutoML scripts do.")
 @click.option("--target", type=click.Choice(["process", "docker"]), default="process", show_default=True,
               help="Run as local processes, or as a container through the Docker engine.")
 @click.option("--stop", "stop_it", is_flag=True, help="Stop the service instead of starting it.")
 @click.pass_obj
 def deploy_command(workspace, model_ref, name, host, port, workers, worker_timeout, scoring_timeout,
-                   max_body_mb, max_rows, cors_origins, target, stop_it):
+                   max_body_mb, max_rows, cors_origins, payload_style, double_encoded, target, stop_it):
     """Start the scoring service for a registered model, as local processes.
 
     The real AzureML inference server runs a generated entry script behind a front that requires
@@ -51,7 +56,8 @@ def deploy_command(workspace, model_ref, name, host, port, workers, worker_timeo
     service = lab_service.deploy(workspace, model_ref, {
         "name": name, "host": host, "port": port, "workers": workers, "worker_timeout_s": worker_timeout,
         "scoring_timeout_ms": scoring_timeout, "max_body_bytes": max_body_mb * 1024 * 1024,
-        "max_rows": max_rows, "cors_origins": cors_origins,
+        "max_rows": max_rows, "cors_origins": cors_origins, "payload_style": payload_style,
+        "double_encoded": double_encoded,
     }, target=target)
     print_service(service)
 
@@ -61,6 +67,10 @@ def print_service(service) -> None:
     click.echo(f"service {service.name} is healthy (model {service.state['model']}, pid {service.state['pid']})")
     click.echo(f"  scoring URI  {service.scoring_uri}")
     click.echo(f"  swagger URI  {service.swagger_uri}")
+    settings = service.state.get("settings", {})
+    style = settings.get("payload_style", "v1")
+    click.echo(f"  payload      {style}{' (double-encoded answers)' if settings.get('double_encoded') else ''}, "
+               f"at most {settings.get('max_rows', '?')} records per request")
     click.echo(f"  keys         primary {mask(primary)}, secondary {mask(secondary)} in {service.keys_file} (mode 0600)")
     click.echo("               `lab keys show` shows them masked; KEY=$(lab keys show primary --raw) captures one")
     click.echo("  request log  `lab logs`;  stop with `lab deploy --stop`")
