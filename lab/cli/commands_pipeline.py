@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import click
@@ -93,10 +94,16 @@ def _serve(workspace, host, port, max_concurrent_runs, announce) -> None:
     for published in announce:
         click.echo(f"  {published.name} {published.version}: {published.endpoint(server.url)}")
     click.echo("  token: `lab auth token` prints it")
+    # SIGTERM (a service manager, `docker stop`) stops the endpoint the same way as Ctrl-C.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         click.echo("endpoint stopped", err=True)
+
+
+def _raise_keyboard_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 @pipeline_group.command("list")
