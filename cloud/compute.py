@@ -56,8 +56,8 @@ def get_or_create_cluster(workspace, settings: ComputeSettings):
     """Return the cluster ``settings.name``, creating it when it does not exist.
 
     An existing cluster is reused as it is, with a warning when its VM size differs. Raises
-    ``CloudError`` for a target of another type with the same name, or when creation fails (a
-    failed creation is deleted again, and the message says whether that worked).
+    ``CloudError`` for a target of another type with the same name, or when creation fails. A
+    cluster whose creation failed is deleted again, and the message states whether that worked.
     """
     from azureml.core.compute import ComputeTarget
 

@@ -64,7 +64,7 @@ def latest_registered(workspace, name: str):
 def register_or_reuse(workspace, settings: DatasetSettings):
     """Return ``(dataset, reused)``: the latest version when its content hash matches, else a new version.
 
-    NOTE: only the latest version is compared; an older version with the same content is not
+    NOTE: only the latest version is compared. An older version with the same content is not
     looked up, so switching back to an earlier file registers it again.
     """
     digest = content_sha256(settings.url)

@@ -30,7 +30,7 @@ KEYS_HINT = (
 
 @dataclass(frozen=True)
 class ServiceInfo:
-    """What a user needs to call a deployed service; keys are kept only masked."""
+    """State, URIs and masked keys of a deployed service; the full keys are never stored here."""
 
     name: str
     state: str
@@ -127,8 +127,8 @@ def deploy_model(workspace, model, settings: DeploySettings, replace: bool = Fal
 
     A healthy service that already serves this model version is reused. A service serving another
     model, or one in a failed state, is replaced only with ``replace=True``. When the deployment
-    fails, the message gives Azure's cause, says that the failed service is left in the workspace
-    and how to read its logs and delete it.
+    fails, the message gives Azure's cause, states that the failed service is left in the
+    workspace, and names the commands that read its logs and delete it.
     """
     from azureml.core.model import Model
 
@@ -235,7 +235,7 @@ def service_logs(workspace, name: str, tail: int | None = None) -> str:
 
 
 def download_swagger(swagger_uri: str, target: Path, key: str | None = None, session=None) -> Path:
-    """Download swagger.json to ``target`` atomically; the key is sent only if the service asks for it."""
+    """Download swagger.json to ``target`` atomically, sending the key only after a 401 response."""
     import requests
 
     http = session or requests.Session()

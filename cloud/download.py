@@ -8,9 +8,9 @@ The folder it writes is what the local scoring service serves::
     Dockerfile       builds the image from conda_env.yml, as Azure builds it
     manifest.json    what the folder contains and where it came from
 
-An AutoML model pickled in Azure needs ``azureml-train-automl-runtime`` to load, which has no
-build for Python 3.11; the image is therefore built from the model's own conda specification
-(Python 3.9 or 3.10 in current AutoML runs), not from the lab's Python 3.11 environment.
+An AutoML model pickled in Azure needs ``azureml-train-automl-runtime`` to load, and that package
+has no build for Python 3.11. The image is therefore built from the model's own conda
+specification (Python 3.9 or 3.10 in current AutoML runs), not from the lab's environment.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ MANIFEST_FILE = "manifest.json"
 RUN_SCORING_FILE = "outputs/scoring_file_v_1_0_0.py"
 RUN_CONDA_FILE = "outputs/conda_env_v_1_0_0.yml"
 FLAVOR = "azureml-automl"
-# Base image with conda; the model's own Python comes from conda_env.yml.
+# Azure ML's base image, which contains conda; the model's own Python comes from conda_env.yml.
+# NOTE: the tests check this Dockerfile's text only; no test builds it.
 CONDA_BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
 
 DOCKERFILE_TEMPLATE = """\
@@ -189,7 +190,7 @@ def download_to_workspace(artifacts: ModelArtifacts, workspace, name: str | None
     """Register the downloaded model as a new version in the local lab workspace; return the ``Asset``.
 
     NOTE: the folder has no schema.json, sample.json or requirements.txt of the local model
-    contract; the local scoring service has to serve it with score.py and conda_env.yml.
+    contract, so the local scoring service has to serve it with score.py and conda_env.yml.
     """
     source = artifacts.describe()
     local_name = name or source["name"]

@@ -1,4 +1,4 @@
-"""What a command would create or change in Azure, printed by ``--dry-run`` without calling Azure."""
+"""Planned changes of a command in Azure, printed by ``--dry-run`` without calling Azure."""
 
 from __future__ import annotations
 

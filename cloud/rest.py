@@ -4,7 +4,7 @@ No ``azureml`` import here, so the local pipeline client can reuse the same requ
 sender against the local REST endpoint.
 
 Request: ``POST <endpoint>`` with ``Authorization: Bearer <AAD token>`` and the JSON body
-``{"ExperimentName": ..., "ParameterAssignments": {...}}``. The answer is a JSON document whose
+``{"ExperimentName": ..., "ParameterAssignments": {...}}``. The response is a JSON document whose
 ``Id`` is the new pipeline run's id.
 """
 
@@ -47,7 +47,7 @@ class TriggerRequest:
 
 
 class TransientHTTPError(Exception):
-    """A 408, 429 or 5xx answer, retried by ``with_retry``."""
+    """A 408, 429 or 5xx response, retried by ``with_retry``."""
 
     def __init__(self, status_code: int, text: str):
         super().__init__(f"HTTP {status_code}: {text}")
@@ -93,10 +93,10 @@ def post_trigger_request(
     base_delay_s: float = RETRY_BASE_DELAY_S,
     sleep: Callable[[float], None] = time.sleep,
 ) -> str:
-    """Send ``request`` and return the run id from the answer's ``Id``.
+    """Send ``request`` and return the run id from the response's ``Id``.
 
-    Retries 408, 429 and 5xx answers and connection failures with backoff. Raises ``CloudError``
-    for any other error status, an answer that is not JSON, or one without ``Id``.
+    Retries 408, 429 and 5xx responses and connection failures with backoff. Raises ``CloudError``
+    for any other error status, a response that is not JSON, or one without ``Id``.
     """
     import requests
 
@@ -128,18 +128,18 @@ def post_trigger_request(
         )
     if response.status_code >= 400:
         raise CloudError(
-            f"pipeline endpoint {request.url} answered HTTP {response.status_code}: "
+            f"pipeline endpoint {request.url} returned HTTP {response.status_code}: "
             f"{cause_of(Exception(response.text))}; check the parameter names and the pipeline id"
         )
     try:
         answer = response.json()
     except ValueError:
         raise CloudError(
-            f"pipeline endpoint {request.url} answered with a body that is not JSON; check that the URL is "
+            f"pipeline endpoint {request.url} returned a body that is not JSON; check that the URL is "
             "the published pipeline's REST endpoint"
         ) from None
     run_id = answer.get("Id") if isinstance(answer, dict) else None
     if not run_id:
-        raise CloudError(f"pipeline endpoint {request.url} answered without an Id; check the endpoint URL")
+        raise CloudError(f"pipeline endpoint {request.url} returned no Id; check the endpoint URL")
     logger.info("pipeline run %s submitted to experiment %s", run_id, request.body["ExperimentName"])
     return str(run_id)

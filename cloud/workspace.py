@@ -130,7 +130,7 @@ def open_workspace(config: WorkspaceConfig, auth):
 
 @dataclass
 class CloudSession:
-    """What every command needs: the config, the auth object and the workspace, opened lazily."""
+    """Config, auth object and workspace of one command; the workspace is opened on first use."""
 
     config: WorkspaceConfig
     auth_method: str

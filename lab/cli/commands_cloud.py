@@ -47,12 +47,12 @@ class CloudContext:
 
 
 def _require_sdk() -> None:
-    from lab.errors import LabError
+    from cloud.errors import CloudError
 
     try:
         import azureml.core  # noqa: F401
     except ModuleNotFoundError:
-        raise LabError(SDK_MISSING) from None
+        raise CloudError(SDK_MISSING) from None
 
 
 def _print_plan(ctx_obj: CloudContext, changes) -> None:
@@ -409,7 +409,7 @@ def endpoint_command(context: CloudContext, service, style, body_file, dry_run):
 @click.option("--body-file", default="data.json", show_default=True, type=click.Path(dir_okay=False),
               help="Request body to post; written by `lab cloud endpoint`.")
 @click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(0.1),
-              help="Seconds to wait for each answer before counting the request as failed.")
+              help="Seconds to wait for each response before counting the request as failed.")
 @dry_run_option
 @_with_cloud_context
 def benchmark_command(context: CloudContext, service, requests_total, concurrency, body_file, timeout, dry_run):
@@ -444,7 +444,7 @@ def benchmark_command(context: CloudContext, service, requests_total, concurrenc
 @click.option("--to", "target", type=click.Path(file_okay=False),
               help="Write the folder here instead of registering it in the local workspace.")
 @click.option("--name", "local_name", help="Local model name; default: the Azure model's name.")
-@click.option("--overwrite", is_flag=True, help="With --to, replace a folder that holds another model.")
+@click.option("--overwrite", is_flag=True, help="With --to, replace a folder that contains another model.")
 @dry_run_option
 @click.pass_context
 def download_command(ctx: click.Context, model_ref, target, local_name, overwrite, dry_run):

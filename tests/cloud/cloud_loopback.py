@@ -18,7 +18,7 @@ class RecordedRequest:
 
 @dataclass
 class ScriptedServer:
-    """Answers each request with the next ``(status, body)`` of ``answers``; the last one repeats."""
+    """HTTP server that responds to request N with ``answers[N]``, repeating the last entry."""
 
     answers: list
     requests: list = field(default_factory=list)

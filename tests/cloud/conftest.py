@@ -1,7 +1,7 @@
 """Fixtures for the `lab cloud` tests: no traffic beyond loopback, SDK telemetry off.
 
 Every test here is marked ``cloud``. Tests that build SDK objects take the ``sdk`` fixture, which
-skips them when the cloud extra is not installed; the others (REST request, settings, dry runs,
+skips them when the cloud extra is not installed. The others (REST request, settings, dry runs,
 progress, download layout) run with the base install too.
 """
 
@@ -53,9 +53,9 @@ def no_network():
 def sdk(no_network):
     """Skip without the Azure ML SDK; otherwise switch its telemetry off before any test uses it.
 
-    azureml-dataprep and azureml-telemetry read their switch from a file in their package folder
-    (there is no environment variable for it in azureml-core 1.61 or azureml-dataprep 5.5), and
-    both default to off; writing False makes that explicit for this environment.
+    azureml-dataprep and azureml-telemetry read their switch from a file in their package folder.
+    Neither azureml-core 1.61 nor azureml-dataprep 5.5 has an environment variable for it. Both
+    default to off, and writing False makes that explicit for this environment.
     """
     if importlib.util.find_spec("azureml") is None or importlib.util.find_spec("azureml.core") is None:
         pytest.skip(SDK_SKIP_REASON)

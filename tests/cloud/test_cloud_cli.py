@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -12,6 +13,8 @@ from click.testing import CliRunner
 
 from cloud.workspace import find_config, read_config
 from cloud.errors import CloudError
+
+SDK_INSTALLED = importlib.util.find_spec("azureml") is not None and importlib.util.find_spec("azureml.core") is not None
 
 
 @pytest.fixture
@@ -129,6 +132,15 @@ def test_command_without_config_exits_with_one_line(lab_cli, tmp_path, monkeypat
     assert result.exit_code == 7
     assert result.output.startswith("error: no config.json in ")
     assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(SDK_INSTALLED, reason="checks the message shown when the cloud extra is missing")
+def test_command_without_sdk_names_extra(lab_cli, config_json, tmp_path):
+    result = CliRunner().invoke(lab_cli, ["--workspace", str(tmp_path / "ws"), "cloud", "--config", str(config_json),
+                                          "compute"])
+    assert result.exit_code == 7
+    assert result.output == "error: the Azure ML SDK is not installed; install the cloud extra: " \
+                            "pip install 'azureml-ops-lab[cloud]'\n"
 
 
 def test_cloud_commands_and_dry_run_import_no_sdk(config_json, tmp_path):

@@ -1,6 +1,6 @@
 """Laying out a downloaded AutoML model for the local scoring service (cloud.download).
 
-``FolderArtifacts`` stands in for a registered model in a live workspace: it serves a real
+``FolderArtifacts`` replaces a registered model in a live workspace: it serves a real
 pickled scikit-learn model and AutoML-shaped scoring and conda files from a folder. What this
 does not cover: ``Model.download`` and ``Run.download_file`` against Azure.
 """

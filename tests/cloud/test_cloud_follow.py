@@ -1,6 +1,6 @@
 """Following an AutoML run, failed runs and deployments, and the swagger download.
 
-``ScriptedRun`` stands in for ``AutoMLRun``: it plays back snapshots of the child runs with the
+``ScriptedRun`` replaces ``AutoMLRun``: it plays back snapshots of the child runs with the
 attributes the SDK's ``Run`` has (``id``, ``status``, ``properties``, ``get_metrics``,
 ``get_details``). What this does not cover: the SDK's own polling and run-history calls.
 """

@@ -97,7 +97,7 @@ def test_post_gives_up_after_attempts():
         (403, {"error": "denied"}, "denied access"),
         (400, {"error": {"code": "BadArgument", "message": "unknown parameter 'x'"}}, "HTTP 400: BadArgument: unknown parameter 'x'"),
         (200, b"<html>not json</html>", "not JSON"),
-        (200, {"Status": "NotStarted"}, "without an Id"),
+        (200, {"Status": "NotStarted"}, "returned no Id"),
     ],
 )
 def test_post_errors_name_endpoint_and_cause(status, answer, match):
