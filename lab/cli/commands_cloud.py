@@ -6,6 +6,7 @@ cloud extra, and a dry run needs no SDK at all.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from dataclasses import dataclass
@@ -101,7 +102,8 @@ def automl_options(command):
                      help="Child runs at once (bounded by the cluster's nodes)."),
         click.option("--early-stopping/--no-early-stopping", default=True, show_default=True,
                      help="Stop the search when the score stops improving."),
-        click.option("--featurization", type=click.Choice(["auto", "off"]), default="auto", show_default=True),
+        click.option("--featurization", type=click.Choice(["auto", "off"]), default="auto", show_default=True,
+                     help="Featurization of the input columns (imputation, encoding)."),
         click.option("--cv", "n_cross_validations", type=int, default=None,
                      help="Cross-validation folds; default: AutoML chooses the validation."),
         click.option("--model-name", default=DEFAULT_MODEL, show_default=True, help="Name to register the best model as."),
@@ -241,13 +243,28 @@ def automl_command(context: CloudContext, dry_run, poll_seconds, **kwargs):
     run, reused = automl.submit_or_reuse(workspace, automl_settings, registered, cluster)
     click.echo(f"{'following existing' if reused else 'submitted'} AutoML run {run.id}")
     click.echo(f"  studio: {run.get_portal_url()}")
-    records = automl.follow_run(run, automl_settings.primary_metric, click.echo, poll_seconds)
+    with _keeps_running_on_interrupt(f"AutoML run {run.id}", "rerun the same `lab cloud automl` to follow it again"):
+        records = automl.follow_run(run, automl_settings.primary_metric, click.echo, poll_seconds)
 
     click.echo(f"leaderboard ({automl_settings.primary_metric}):")
     for rank, record in enumerate(leaderboard(records), start=1):
         click.echo(f"  {rank:>2}. {record.score:.4f}  iteration {record.iteration:<3} {record.pipeline}")
     model = automl.register_best_model(run, automl_settings)
     click.echo(f"best model registered as {model.name}:{model.version}")
+
+
+@contextlib.contextmanager
+def _keeps_running_on_interrupt(what: str, how_to_resume: str):
+    """Turn Ctrl-C while following a run into a message saying that the run goes on in Azure."""
+    from lab.errors import Interrupted
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"stopped following; {what} keeps running in Azure (and on the cluster's bill): {how_to_resume}, "
+            "or cancel it in Azure ML studio"
+        ) from None
 
 
 # -- deployment -----------------------------------------------------------------------------------
@@ -294,10 +311,16 @@ def _echo_service(info) -> None:
 
 @cloud_group.command("service")
 @service_option
+@dry_run_option
 @_with_cloud_context
-def service_command(context: CloudContext, service):
+def service_command(context: CloudContext, service, dry_run):
     """Show a service's state, URIs and masked keys."""
     from cloud import deploy
+    from cloud.plan import PlannedChange
+
+    if dry_run:
+        _print_plan(context, [PlannedChange("read state and keys of", "ACI web service", service, {}, "none")])
+        return
 
     _echo_service(deploy.describe_service(deploy.require_service(context.session().workspace, service)))
 
@@ -604,7 +627,9 @@ def pipeline_trigger_command(context: CloudContext, trigger_experiment, params, 
     run_id = pipeline.trigger(session.workspace, session.auth_header(), settings)
     click.echo(f"pipeline run {run_id} submitted to experiment {settings.trigger_experiment}")
     if follow:
-        pipeline.follow_status(session.workspace, settings.trigger_experiment, run_id, click.echo)
+        resume = f"run `lab cloud pipeline status --run-id {run_id} --follow` to follow it again"
+        with _keeps_running_on_interrupt(f"pipeline run {run_id}", resume):
+            pipeline.follow_status(session.workspace, settings.trigger_experiment, run_id, click.echo)
 
 
 @pipeline_group.command("status")
@@ -622,7 +647,9 @@ def pipeline_status_command(context: CloudContext, run_id, experiment, follow, d
         return
     from cloud import pipeline
 
-    pipeline.follow_status(context.session().workspace, experiment, run_id, click.echo, follow=follow)
+    resume = f"run `lab cloud pipeline status --run-id {run_id} --follow` to follow it again"
+    with _keeps_running_on_interrupt(f"pipeline run {run_id}", resume):
+        pipeline.follow_status(context.session().workspace, experiment, run_id, click.echo, follow=follow)
 
 
 def register(cli: click.Group) -> None:

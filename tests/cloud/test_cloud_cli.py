@@ -74,6 +74,7 @@ DRY_RUNS = [
       "auth_enabled         True", "enable_app_insights  True", "cpu_cores            1.0", "billed per second"]),
     (["deploy", "--replace", "--no-app-insights"], ["would replace ACI web service", "enable_app_insights  False"]),
     (["app-insights", "--service", "svc-1"], ["would update ACI web service 'svc-1'", "enable_app_insights  True"]),
+    (["service"], ["would read state and keys of ACI web service 'bankmarketing-service'"]),
     (["logs", "--tail", "50"], ["would read logs of ACI web service 'bankmarketing-service'", "tail  50"]),
     (["swagger"], ["would download swagger of ACI web service", "swagger.json"]),
     (["endpoint"], ["would call ACI web service 'bankmarketing-service'", "POST /score"]),
@@ -158,3 +159,16 @@ def test_cloud_commands_and_dry_run_import_no_sdk(config_json, tmp_path):
     completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_interrupt_while_following_says_run_continues():
+    from lab.cli.commands_cloud import _keeps_running_on_interrupt
+    from lab.errors import Interrupted
+
+    with pytest.raises(Interrupted) as caught:
+        with _keeps_running_on_interrupt("AutoML run AutoML_1", "rerun the same `lab cloud automl` to follow it"):
+            raise KeyboardInterrupt
+    message = str(caught.value)
+    assert "AutoML run AutoML_1 keeps running in Azure" in message
+    assert "rerun the same `lab cloud automl`" in message
+    assert caught.value.exit_code == 130
