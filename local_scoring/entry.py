@@ -424,6 +424,8 @@ def handle_request(
         return ScoringAnswer(400, exc.to_json(), {ERROR_CLASS_HEADER: type(exc).__name__})
     try:
         predictions = model.predict_proba(frame) if method == "predict_proba" else model.predict(frame)
+    except TimeoutError:
+        raise  # the inference server's SCORING_TIMEOUT_MS alarm: it answers "Scoring timeout after N ms"
     except Exception as exc:  # noqa: BLE001 - a fault in the model, whatever its class, is a 500
         logger.exception("request %s: the model failed to score %d rows", request_id, len(frame))
         message = (
@@ -442,9 +444,16 @@ def double_encoded_from_env() -> bool:
     return os.environ.get(DOUBLE_ENCODED_ENV, "0").strip().lower() in ("1", "true", "yes")
 
 
-def request_id_of(request_headers: dict | None) -> str:
-    """Return the request id the front set (``x-request-id``), or "unknown"."""
-    for name, value in (request_headers or {}).items():
-        if name.lower() == "x-request-id":
-            return str(value)
-    return "unknown"
+def current_request() -> tuple[str, dict[str, Any]]:
+    """Return the request id and the top-level keys of the JSON body of the request being served.
+
+    ``run()`` takes only its schema parameters, so that the swagger document lists nothing else;
+    it reads the other top-level keys of the body (needed only to name the wrong payload style)
+    and the request id that the front set from Flask's request context.
+    """
+    import flask
+
+    request_id = getattr(flask.g, "request_id", None) or flask.request.headers.get("x-request-id", "unknown")
+    body = flask.request.get_json(silent=True)
+    keys = {key: True for key, value in body.items() if value is not None} if isinstance(body, dict) else {}
+    return request_id, keys

@@ -307,6 +307,9 @@ def free_port(host: str) -> int:
 
 def ensure_port_free(host: str, port: int) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # SO_REUSEADDR as gunicorn sets it, so that connections of a stopped service still in
+        # TIME_WAIT do not count as "in use"; a listening socket still does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

@@ -13,7 +13,7 @@ from azureml_inference_server_http.api.aml_response import AMLResponse
 from inference_schema.parameter_types.standard_py_parameter_type import StandardPythonParameterType
 from inference_schema.schema_decorators import input_schema, output_schema
 
-from local_scoring.entry import RecordsParameterType, ScoringModel, handle_request, request_id_of
+from local_scoring.entry import RecordsParameterType, ScoringModel, current_request, handle_request
 
 MODEL_DIR = os.environ["AZUREML_MODEL_DIR"]
 # Loaded at import so that the swagger examples are the model's real answers to its sample.
@@ -28,12 +28,13 @@ def init():
     pass
 
 
-# data is not part of the v2 schema: it is taken only to answer a v1 body sent to this v2
-# service with a 400 that names the expected form.
-@input_schema("GlobalParameters", GLOBAL_PARAMETERS_SAMPLE, convert_to_provided_type=False, optional=True)
+# Both parameters default to None so that a body without Inputs reaches run(), which then names
+# the form this service expects instead of the server's generic 400.
+@input_schema("GlobalParameters", GLOBAL_PARAMETERS_SAMPLE, convert_to_provided_type=False)
 @input_schema("Inputs", INPUTS_SAMPLE, convert_to_provided_type=False)
 @output_schema(EXAMPLE_OUTPUT)
-def run(Inputs=None, GlobalParameters=None, data=None, request_headers=None):
-    body = {"data": data, "Inputs": Inputs, "GlobalParameters": GlobalParameters}
-    answer = handle_request(model, "v2", body, request_id_of(request_headers))
+def run(Inputs=None, GlobalParameters=None):
+    request_id, body = current_request()
+    body.update({"Inputs": Inputs, "GlobalParameters": GlobalParameters})
+    answer = handle_request(model, "v2", body, request_id)
     return AMLResponse(answer.body, answer.status, answer.headers, json_str=True)
