@@ -164,6 +164,11 @@ class _Search:
     # -- the run, step by step ----------------------------------------------------------------
 
     def run(self) -> AutoMLResult:
+        # BLAS thread counts are process-wide; OpenMP ones are capped per fitting thread in _fit.
+        with threadpool_limits(limits=self.n_jobs, user_api="blas"):
+            return self._run()
+
+    def _run(self) -> AutoMLResult:
         self._prepare_data()
         self.record.update(primary_metric=self.metric, settings=self.settings.to_json(), validation=self.validation,
                            rows=len(self.y), classes=[str(label) for label in self.classes])
