@@ -1,7 +1,7 @@
 """The trigger client: the request it sends for Azure, checked on a loopback HTTP server.
 
-The server below stands in for Azure's pipelines host on 127.0.0.1. It records what it
-receives and answers like Azure: 200 with the run id in ``Id``, or an ``{"error": {...}}`` body.
+The server below stands in for Azure's pipelines host on 127.0.0.1. It records each request
+and responds as Azure does: 200 with the run id in ``Id``, or an ``{"error": {...}}`` body.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ RUN_ID = "f3b1a7c2-0d7e-4a43-9c1e-7f5e1a2b3c4d"
 
 
 class RecordingAzure(BaseHTTPRequestHandler):
-    """Answers POST with a run id (or the status in ``reply_status``) and records each request."""
+    """Record each request; respond to POST with a run id, or with the status in ``reply_status``."""
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -86,7 +86,7 @@ def test_submit_sends_azure_request(azure):
 
 def test_submit_error_body_message(azure):
     azure.reply_status = 400
-    with pytest.raises(TriggerError, match="answered 400: Parameter 'nope' is not defined") as caught:
+    with pytest.raises(TriggerError, match="responded 400: Parameter 'nope' is not defined") as caught:
         client.submit(endpoint_of(azure), AAD_TOKEN, "exp", {"nope": 1})
     assert caught.value.status == 400
 

@@ -1,8 +1,8 @@
 """The local pipeline endpoint end to end on loopback: real training runs, real HTTP, real processes.
 
 Training uses a small stratified sample of the training file and a budget of 3 seconds
-(``timeout_minutes=0.05``); the first candidate may run past the budget, so one run takes
-several seconds to a few tens of seconds on a busy 2-core machine.
+(``timeout_minutes=0.05``). The first candidate may run past the budget, so one run takes from
+several seconds to about a minute on a busy 2-core machine (an estimate from runs during development).
 """
 
 from __future__ import annotations
@@ -79,14 +79,14 @@ def runs_cancel(workspace, run_id):
     return cancel_run(workspace, run_id)
 
 
-def wait_for(predicate, what: str, timeout_seconds: float = RUN_TIMEOUT_SECONDS):
+def wait_for(predicate, description: str, timeout_seconds: float = RUN_TIMEOUT_SECONDS):
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(POLL_SECONDS)
-    raise AssertionError(f"timed out after {timeout_seconds} s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout_seconds} s waiting for {description}")
 
 
 def model_versions(workspace: Workspace) -> dict[str, str]:
@@ -271,7 +271,7 @@ def test_cli_trigger_undeclared_parameter(lab_env):
     result = CliRunner().invoke(cli, ["--workspace", str(workspace.root), "pipeline", "trigger",
                                       "--endpoint", endpoint, "--param", "learning_rate=0.1"])
     assert result.exit_code == 8
-    assert "answered 400: parameter 'learning_rate' is not declared" in result.output
+    assert "responded 400: parameter 'learning_rate' is not declared" in result.output
 
 
 def test_cli_trigger_wrong_token(lab_env):
@@ -279,7 +279,7 @@ def test_cli_trigger_wrong_token(lab_env):
     result = CliRunner().invoke(cli, ["--workspace", str(workspace.root), "pipeline", "trigger",
                                       "--endpoint", endpoint, "--token", "not-the-token"])
     assert result.exit_code == 8
-    assert "answered 401: invalid bearer token" in result.output
+    assert "responded 401: invalid bearer token" in result.output
     assert token not in result.output
 
 

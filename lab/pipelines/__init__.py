@@ -1,10 +1,16 @@
 """Local pipelines: create an AutoML training pipeline, publish it behind a REST endpoint that
 accepts Azure's published-pipeline call, and run it in the background.
 
-The parts, in the order a run goes through them: ``definition`` (steps, parameters, outputs),
-``publish`` (name, version, id), ``auth`` (the bearer token), ``api`` and ``server`` (the endpoint),
-``dispatcher`` (starts queued runs), ``runner`` and ``steps`` (one process per run and per step),
-``runs`` (state on disk and outputs) and ``client`` (the trigger, also for Azure).
+Modules, in the order a run goes through them:
+
+- ``definition``: steps, declared parameters and named outputs;
+- ``publish``: display name, version and id of a published pipeline;
+- ``auth``: the bearer token;
+- ``api`` and ``server``: the REST endpoint;
+- ``dispatcher``: starts queued runs and recovers them after a restart;
+- ``runner`` and ``steps``: one process per run and one per step;
+- ``runs``: run state on disk and outputs;
+- ``client``: the trigger, for the local endpoint and for Azure.
 """
 
 from lab.pipelines.auth import get_or_create_token, read_token

@@ -91,7 +91,7 @@ class PipelineApi:
         self.dispatcher = dispatcher
 
     def handle(self, request: Request) -> Response:
-        """Return the response for ``request``; never raises."""
+        """Return the response for ``request``; an unexpected exception becomes a logged 500."""
         try:
             return self._route(request)
         except RequestError as exc:
@@ -134,11 +134,11 @@ class PipelineApi:
         if expected is None:
             raise RequestError(401, "the endpoint has no token yet; run `lab auth token` on the endpoint's workspace",
                                challenge)
-        given = bearer_token(request.header("Authorization"))
-        if given is None:
+        received = bearer_token(request.header("Authorization"))
+        if received is None:
             raise RequestError(401, "missing bearer token; send the header 'Authorization: Bearer <token>' "
                                "with the token from `lab auth token`", challenge)
-        if not token_matches(expected, given):
+        if not token_matches(expected, received):
             raise RequestError(401, "invalid bearer token; get the current one with `lab auth token`",
                                {**challenge, "WWW-Authenticate": challenge["WWW-Authenticate"] + ', error="invalid_token"'})
 

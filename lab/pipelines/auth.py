@@ -55,9 +55,9 @@ def get_or_create_token(workspace: Workspace, rotate: bool = False) -> str:
     return token
 
 
-def token_matches(expected: str, given: str) -> bool:
+def token_matches(expected: str, received: str) -> bool:
     """Compare two tokens in constant time."""
-    return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8"))
+    return hmac.compare_digest(expected.encode("utf-8"), received.encode("utf-8"))
 
 
 def bearer_token(authorization: str | None) -> str | None:

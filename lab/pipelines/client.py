@@ -2,7 +2,7 @@
 
 The request is the one Azure documents for a published pipeline: ``POST <endpoint>`` with
 ``Authorization: Bearer <token>`` and ``{"ExperimentName": ..., "ParameterAssignments": {...}}``;
-the answer carries the run id in ``Id``. For Azure the token is an Azure AD token for the
+the response carries the run id in ``Id``. For Azure the token is an Azure AD token for the
 workspace; for the local endpoint it is the one from `lab auth token`. This module needs only
 ``requests``, never the Azure SDK.
 """
@@ -98,7 +98,7 @@ def submit(
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     session: requests.Session | None = None,
 ) -> dict:
-    """Trigger the pipeline and return the endpoint's JSON answer, which has the run id in ``Id``.
+    """Trigger the pipeline and return the endpoint's JSON response, which has the run id in ``Id``.
 
     Raises ``TriggerError`` with the endpoint's message on any status but 200, and when the
     endpoint cannot be reached.
@@ -106,7 +106,7 @@ def submit(
     prepared = build_submit_request(endpoint, token, experiment_name, parameters)
     answer = _send(prepared, timeout_seconds, session)
     if not isinstance(answer, dict) or not answer.get("Id"):
-        raise TriggerError(f"{_host(endpoint)} answered without a run id (body {str(answer)[:200]!r})")
+        raise TriggerError(f"{_host(endpoint)} responded without a run id (body {str(answer)[:200]!r})")
     logger.info("triggered run %s on %s", answer["Id"], _host(endpoint))
     return answer
 
@@ -185,18 +185,18 @@ def _send(prepared: requests.PreparedRequest, timeout_seconds: float, session: r
     try:
         response = session.send(prepared, timeout=timeout_seconds)
     except requests.Timeout:
-        raise TriggerError(f"{host} did not answer within {timeout_seconds:g} s; check that the endpoint is up") from None
+        raise TriggerError(f"{host} did not respond within {timeout_seconds:g} s (timed out); check that the endpoint is up") from None
     except requests.ConnectionError as exc:
         raise TriggerError(
             f"cannot reach {host} ({exc.__class__.__name__}); check the URL, or start the local endpoint "
             "with `lab pipeline serve`"
         ) from None
     if response.status_code != 200:
-        raise TriggerError(f"{host} answered {response.status_code}: {_error_message(response)}", response.status_code)
+        raise TriggerError(f"{host} responded {response.status_code}: {_error_message(response)}", response.status_code)
     try:
         return response.json()
     except ValueError:
-        raise TriggerError(f"{host} answered 200 with a body that is not JSON: {response.text[:200]!r}") from None
+        raise TriggerError(f"{host} responded 200 with a body that is not JSON: {response.text[:200]!r}") from None
 
 
 def _error_message(response: requests.Response) -> str:

@@ -339,8 +339,8 @@ def get_pipeline(workspace: Workspace, ref: str | None = None) -> PipelineDefini
     raise PipelineError(f"pipeline {name!r} has no version {version!r} (stored: {known}); use NAME:NUMBER")
 
 
-def check_name(name: str, what: str) -> None:
+def check_name(name: str, kind: str) -> None:
     if not name or not set(name) <= _NAME_CHARS or name.startswith(".") or len(name) > 100:
         raise PipelineError(
-            f"invalid {what} name {name!r}; use up to 100 letters, digits, '-', '_' and '.', not starting with '.'"
+            f"invalid {kind} name {name!r}; use up to 100 letters, digits, '-', '_' and '.', not starting with '.'"
         )

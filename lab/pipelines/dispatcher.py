@@ -3,8 +3,8 @@
 The dispatcher lives in the endpoint process. It starts at most ``max_concurrent_runs`` runners
 at a time, oldest queued run first, and polls them every ``poll_seconds``.
 
-On start-up it reads every run on disk: a queued run is started (resumed), a running run whose
-runner process is still alive is watched until it ends, and a running run whose runner is gone is
+On start-up it reads every run on disk. A queued run is started (resumed). A running run whose
+runner process is still alive is watched until it ends. A running run whose runner is gone is
 marked failed, because its step was cut off in the middle and its outputs cannot be trusted.
 Stopping the dispatcher leaves running runners alone: they finish their run on their own.
 """

@@ -25,7 +25,7 @@ class RequestError(PipelineError):
 
 
 class TriggerError(PipelineError):
-    """A pipeline endpoint could not be reached or answered with an error status."""
+    """A pipeline endpoint could not be reached or responded with an error status."""
 
     def __init__(self, message: str, status: int | None = None):
         super().__init__(message)

@@ -164,8 +164,8 @@ def _describe_exit(exit_code: int, log_path: Path) -> str:
 def start_runner(workspace: Workspace, run_id: str) -> subprocess.Popen | None:
     """Start the runner of a queued run in a new session; returns None if the run is no longer queued.
 
-    The check and the start happen under the run's lock, so a concurrent cancel either sees the run
-    still queued (and cancels it before it starts) or sees the runner's pid (and signals it).
+    The check and the start happen under the run's lock, so a concurrent cancel either finds the run
+    still queued (and cancels it before it starts) or finds the runner's pid (and signals it).
     """
     started: list[subprocess.Popen] = []
     folder = run_dir(workspace, run_id)

@@ -35,7 +35,7 @@ RUN_FILE = "run.json"
 QUEUED, RUNNING, COMPLETED, FAILED, CANCELED = "queued", "running", "completed", "failed", "canceled"
 TERMINAL_STATES = (COMPLETED, FAILED, CANCELED)
 STATES = (QUEUED, RUNNING, *TERMINAL_STATES)
-# Azure ML's run status names, used in REST answers.
+# Azure ML's run status names, used in REST responses.
 AZURE_STATUS = {QUEUED: "Queued", RUNNING: "Running", COMPLETED: "Completed", FAILED: "Failed", CANCELED: "Canceled"}
 WAIT_POLL_SECONDS = 0.5
 
@@ -144,7 +144,7 @@ class PipelineRun:
         return run
 
     def to_rest(self) -> dict:
-        """Return the run in the shape of Azure's run history answer (camelCase, Azure status names)."""
+        """Return the run in the shape of Azure's run history response (camelCase, Azure status names)."""
         return {
             "runId": self.id,
             "status": AZURE_STATUS[self.status],
@@ -255,12 +255,18 @@ def update_run(workspace: Workspace, run_id: str, change: Callable[[dict], None]
 
 
 def finish_run(data: dict, status: str, error: str | None = None) -> None:
-    """Set a terminal state on a record in place; steps that never ended get the same state."""
+    """Set a terminal state on a run record in place, and end its unfinished steps with it."""
     data["status"] = status
     data["ended_at"] = utc_now()
     if error and not data.get("error"):
         data["error"] = error
     for step in data["steps"]:
-        if step["status"] not in TERMINAL_STATES:
-            step["status"] = CANCELED if status == CANCELED else FAILED if step["status"] == RUNNING else CANCELED
-            step["ended_at"] = step["ended_at"] or (data["ended_at"] if step["started_at"] else None)
+        if step["status"] in TERMINAL_STATES:
+            continue
+        # A step cut off while running shares the run's failure; a step that never started is canceled.
+        if step["status"] == RUNNING and status == FAILED:
+            step["status"] = FAILED
+        else:
+            step["status"] = CANCELED
+        if step["started_at"]:
+            step["ended_at"] = data["ended_at"]

@@ -96,8 +96,8 @@ class PipelineServer:
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
-        shown = f"[{host}]" if ":" in str(host) else host
-        return f"http://{shown}:{port}"
+        host_text = f"[{host}]" if ":" in str(host) else host
+        return f"http://{host_text}:{port}"
 
     def start(self) -> PipelineServer:
         self._begin()
