@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 FINGERPRINT_TAG = "lab_fingerprint"
 RUN_ID_TAG = "automl_run_id"
 POLL_INTERVAL_S = 30
-REUSABLE_STATUSES = ("Completed", "Running", "NotStarted", "Starting", "Preparing", "Queued", "Provisioning")
+REUSABLE_STATUSES = ("Completed", "Running", "NotStarted", "Starting", "Preparing", "Queued", "Provisioning", "Finalizing")
 
 
 def plan_automl(settings: AutoMLSettings, compute: ComputeSettings, dataset: DatasetSettings) -> list[PlannedChange]:

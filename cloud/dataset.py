@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import tempfile
+from pathlib import Path
 
 from lab import data as lab_data
 
@@ -29,12 +31,15 @@ def plan_dataset(settings: DatasetSettings) -> PlannedChange:
 def content_sha256(url: str) -> str:
     """Return the sha256 of the file at ``url``.
 
-    The official Bank Marketing file has a known hash; any other URL is downloaded into the lab's
-    cache (``LAB_CACHE_DIR``) and hashed.
+    The official Bank Marketing file has a known hash. Any other URL is downloaded afresh into a
+    temporary folder and hashed, because a cached copy may be older than the file at the URL.
     """
     if url == lab_data.OFFICIAL_URL:
         return lab_data.OFFICIAL_SHA256
-    return lab_data.sha256_of(lab_data.resolve_source(url=url))
+    with tempfile.TemporaryDirectory(prefix="lab-cloud-dataset-") as tmp:
+        target = Path(tmp) / "download.csv"
+        lab_data.download(url, target, expected_sha256=None)
+        return lab_data.sha256_of(target)
 
 
 def tabular_dataset_from_url(url: str, validate: bool = True):
