@@ -36,6 +36,8 @@ def classification_metrics(y_true: pd.Series, y_pred, probabilities: np.ndarray,
         "average_precision_score_weighted": metrics.average_precision_score(
             pd.get_dummies(pd.Categorical(y_true, categories=classes)).to_numpy(), probabilities, average="weighted"
         ),
+        "norm_macro_recall": _norm_macro_recall(y_true, y_pred, classes),
+        "precision_score_weighted": metrics.precision_score(y_true, y_pred, average="weighted", zero_division=0),
         "balanced_accuracy": metrics.balanced_accuracy_score(y_true, y_pred),
         f"f1_{positive}": metrics.f1_score(y_true, y_pred, pos_label=positive, average="binary")
         if len(classes) == 2 else metrics.f1_score(y_true, y_pred, average="weighted"),
@@ -46,6 +48,13 @@ def classification_metrics(y_true: pd.Series, y_pred, probabilities: np.ndarray,
         "log_loss": metrics.log_loss(y_true, probabilities, labels=classes),
         "rows": int(len(y_true)),
     }
+
+
+def _norm_macro_recall(y_true, y_pred, classes: list[str]) -> float:
+    """Return macro recall rescaled so that chance is 0 and perfect is 1, as Azure AutoML defines it."""
+    chance = 1 / len(classes)
+    recall = metrics.recall_score(y_true, y_pred, average="macro", labels=classes, zero_division=0)
+    return (recall - chance) / (1 - chance)
 
 
 def evaluate_model(model, frame: pd.DataFrame, label: str) -> dict:

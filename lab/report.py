@@ -83,7 +83,9 @@ def render(sections: dict) -> str:
                 f"p95 {lat['p95']:.1f} ms, p99 {lat['p99']:.1f} ms", ""]
     steps = sections.get("steps") or []
     if steps:
-        out += ["## Steps", ""] + _table(["step", "seconds"], [[name, seconds] for name, seconds in steps]) + [""]
+        rows = [[name, f"{seconds:.1f}"] for name, seconds in steps]
+        rows.append(["total", f"{sum(seconds for _, seconds in steps):.1f}"])
+        out += ["## Steps", ""] + _table(["step", "seconds"], rows) + [""]
     return "\n".join(out)
 
 
