@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 
 import pytest
@@ -328,3 +329,10 @@ def test_published_endpoint_url_shape(published):
         "http://127.0.0.1:8790/pipelines/v1.0/subscriptions/local/resourceGroups/local/providers/"
         f"Microsoft.MachineLearningServices/workspaces/local/PipelineRuns/PipelineSubmit/{published.id}"
     )
+
+
+def test_submit_missing_definition_404(api, workspace, published, token):
+    shutil.rmtree(definition.get_pipeline(workspace, published.pipeline).path)
+    response = api.handle(submit_request(published, token, {"ExperimentName": "exp"}))
+    assert response.status == 404
+    assert "missing from the workspace" in response.body["error"]["message"]

@@ -249,6 +249,21 @@ def test_killed_step_fails_run_and_keeps_models(lab_env):
     assert model_versions(workspace) == before
 
 
+def test_cancel_running_step(lab_env):
+    workspace, _, token, endpoint = lab_env
+    before = model_versions(workspace)
+    answer = client.submit(endpoint, token, "cancel-running", {"timeout_minutes": BUDGET_MINUTES})
+    wait_for(lambda: runs.get_run(workspace, answer["Id"]).step("automl_module").get("pid"), "the step to start")
+
+    assert runs_cancel(workspace, answer["Id"]) == runs.RUNNING
+    run = runs.get_run(workspace, answer["Id"]).wait(RUN_TIMEOUT_SECONDS, POLL_SECONDS)
+
+    assert run.status == runs.CANCELED
+    assert run.step("automl_module")["status"] == runs.CANCELED
+    assert run.step("register_model")["status"] == runs.CANCELED
+    assert model_versions(workspace) == before
+
+
 def test_cli_trigger_and_cancel(lab_env):
     workspace, _, token, endpoint = lab_env
     runner = CliRunner()

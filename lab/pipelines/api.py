@@ -164,7 +164,12 @@ class PipelineApi:
         if not isinstance(description, str):
             raise RequestError(400, '"Description" must be a string')
 
-        definition = get_pipeline(self.workspace, published.pipeline)
+        try:
+            definition = get_pipeline(self.workspace, published.pipeline)
+        except PipelineError as exc:
+            logger.error("published pipeline %s has no definition: %s", published.id, exc)
+            raise RequestError(404, f"published pipeline {published.id} refers to {published.pipeline}, which is "
+                               "missing from the workspace; create and publish the pipeline again") from None
         parameters = definition.resolve_parameters(assignments)
         run = create_run(self.workspace, definition, published.id, experiment, parameters, description)
         if self.dispatcher is not None:

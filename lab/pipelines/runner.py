@@ -181,7 +181,7 @@ def start_runner(workspace: Workspace, run_id: str) -> subprocess.Popen | None:
         started.append(process)
         data["status"] = RUNNING
         data["started_at"] = utc_now()
-        data["runner"] = {"pid": process.pid, "start_ticks": process_start_ticks(process.pid), "host_pid": os.getpid()}
+        data["runner"] = {"pid": process.pid, "start_ticks": process_start_ticks(process.pid), "endpoint_pid": os.getpid()}
 
     update_run(workspace, run_id, launch)
     if started:
