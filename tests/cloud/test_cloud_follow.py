@@ -14,6 +14,7 @@ import pytest
 
 from cloud import automl, deploy
 from cloud.errors import CloudError
+from cloud.settings import DeploySettings
 from cloud_loopback import ScriptedServer
 
 
@@ -165,3 +166,37 @@ def test_download_swagger_not_json(tmp_path):
         with pytest.raises(CloudError, match="did not return JSON"):
             deploy.download_swagger(server.base_url + "/swagger.json", tmp_path / "swagger.json")
     assert not (tmp_path / "swagger.json").exists()
+
+
+@dataclass
+class RegisteredModel:
+    name: str = "bankmarketing-automl"
+    version: int = 2
+
+
+@dataclass
+class ExistingService:
+    models: list
+    state: str = "Healthy"
+    name: str = "bankmarketing-service"
+
+
+def test_deploy_reuses_healthy_service_with_same_model(sdk, monkeypatch):
+    existing = ExistingService([RegisteredModel()])
+    monkeypatch.setattr(deploy, "get_service", lambda workspace, name: existing)
+    service, reused = deploy.deploy_model(object(), RegisteredModel(), DeploySettings())
+    assert service is existing
+    assert reused is True
+
+
+@pytest.mark.parametrize(
+    ("existing", "match"),
+    [
+        (ExistingService([RegisteredModel(version=1)]), r"does not serve bankmarketing-automl:2; pass --replace"),
+        (ExistingService([RegisteredModel()], state="Unhealthy"), r"state Unhealthy.*pass --replace"),
+    ],
+)
+def test_deploy_needs_replace_for_other_service(sdk, monkeypatch, existing, match):
+    monkeypatch.setattr(deploy, "get_service", lambda workspace, name: existing)
+    with pytest.raises(CloudError, match=match):
+        deploy.deploy_model(object(), RegisteredModel(), DeploySettings())
