@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 
@@ -127,7 +128,7 @@ def test_parameter_coerce_accepts(workspace, name, value, expected):
 )
 def test_parameter_coerce_rejects(workspace, name, value, message):
     created = definition.create_pipeline(workspace, "tiny")
-    with pytest.raises(RequestError, match="^" + message.replace("[", r"\[").replace("]", r"\]")) as caught:
+    with pytest.raises(RequestError, match="^" + re.escape(message)) as caught:
         created.resolve_parameters({name: value})
     assert caught.value.status == 400
 
