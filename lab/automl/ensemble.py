@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
-from lab.automl.metrics import is_better, score_metric
+from lab.automl.metrics import PROBABILITY_CLIP, is_better, score_metric
 from lab.automl.model import stack_features
 
 STACK_FOLDS = 5
@@ -23,19 +23,28 @@ def greedy_selection(probas: list[np.ndarray], y: np.ndarray, metric: str, itera
     """Return how many times each model was selected (an integer weight per model).
 
     ``probas[i]`` has shape (n_samples, n_classes) for the same rows as ``y``. The first pick
-    is the best single model; ties go to the lower index, so the result is deterministic.
+    is the best single model. Ties on ``metric`` go to the lower log loss, then to the lower
+    index, so the result is deterministic.
     """
     counts = np.zeros(len(probas), dtype=int)
     blend_sum = np.zeros_like(probas[0], dtype=float)
     for step in range(iterations):
-        best_index, best_score = None, None
+        best_index, best_score, best_loss = None, None, None
         for index, proba in enumerate(probas):
-            score = score_metric(metric, y, (blend_sum + proba) / (step + 1))
-            if best_index is None or is_better(metric, score, best_score):
-                best_index, best_score = index, score
+            blended = (blend_sum + proba) / (step + 1)
+            score = score_metric(metric, y, blended)
+            loss = _log_loss(y, blended)
+            tied = best_score is not None and np.isclose(score, best_score, rtol=0, atol=1e-12)
+            if best_index is None or (tied and loss < best_loss) or (not tied and is_better(metric, score, best_score)):
+                best_index, best_score, best_loss = index, score, loss
         counts[best_index] += 1
         blend_sum += probas[best_index]
     return counts
+
+
+def _log_loss(y: np.ndarray, proba: np.ndarray) -> float:
+    picked = np.clip(proba[np.arange(len(y)), y], PROBABILITY_CLIP, 1.0)
+    return float(-np.mean(np.log(picked)))
 
 
 def blend(probas: list[np.ndarray], weights: np.ndarray) -> np.ndarray:

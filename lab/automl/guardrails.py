@@ -74,7 +74,8 @@ def run_guardrails(X: pd.DataFrame, y: np.ndarray, classes: list, schema_types: 
     constant = check_constant_columns(X)
     cardinality, identifiers = check_high_cardinality(X, schema_types)
     ignored = tuple(constant.details.get("columns", [])) + tuple(identifiers)
-    leakage = check_target_leakage(X.drop(columns=list(ignored)), y, leakage_auc, seed, dropped)
+    leakage = check_target_leakage(X.drop(columns=list(ignored)), y, leakage_auc, seed, dropped,
+                                   all_columns=tuple(X.columns))
     results = [
         check_class_balance(y, classes),
         check_missing_values(X, schema_types),
@@ -159,16 +160,18 @@ def check_constant_columns(X: pd.DataFrame) -> GuardrailResult:
 
 
 def check_target_leakage(X: pd.DataFrame, y: np.ndarray, leakage_auc: float, seed: int,
-                         dropped: tuple[str, ...] = ()) -> GuardrailResult:
+                         dropped: tuple[str, ...] = (), all_columns: tuple[str, ...] | None = None) -> GuardrailResult:
     """Flag columns that predict the label implausibly well alone, or that are known post-outcome.
 
     Each column's single-feature AUC_weighted comes from a cross-validated class-rate encoding
-    of its values (numeric columns in quantile bins), on at most 20,000 rows.
+    of its values (numeric columns in quantile bins), on at most 20,000 rows. ``all_columns``
+    (default: those of ``X``) decides which post-outcome rules apply, so a companion column that
+    is not used as a feature still identifies the dataset.
     """
     scores = single_feature_auc(X, y, seed)
     flagged = {name: f"single-feature cross-validated AUC {auc:.3f} >= {leakage_auc}"
                for name, auc in scores.items() if auc >= leakage_auc}
-    columns = set(X.columns)
+    columns = set(all_columns if all_columns is not None else X.columns)
     for name, companions, reason in POST_OUTCOME_COLUMNS:
         if name in columns and set(companions) <= columns:
             flagged.setdefault(name, reason)

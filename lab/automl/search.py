@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -308,8 +309,10 @@ class _Search:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         studies = {}
         for offset, family in enumerate(families):
-            sampler = optuna.samplers.TPESampler(seed=self.settings.seed + offset, n_startup_trials=5,
-                                                 multivariate=True, warn_independent_sampling=False)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                sampler = optuna.samplers.TPESampler(seed=self.settings.seed + offset, n_startup_trials=5,
+                                                     multivariate=True)
             study = optuna.create_study(direction="maximize", sampler=sampler)
             self._warm_start(study, family)
             studies[family] = study
