@@ -28,6 +28,11 @@ from local_scoring.process import DEFAULT_SERVICE_NAME
               help="Metric the search optimizes (Azure names, e.g. accuracy, AUC_weighted).")
 @click.option("--timeout", "timeout_minutes", default=4.0, show_default=True, type=click.FloatRange(min=0.05),
               help="Training budget in minutes (experiment_timeout_minutes).")
+@click.option("--threshold-objective", type=click.Choice(["accuracy", "f1", "balanced_accuracy", "none"]),
+              default="none", show_default=True,
+              help="Tune the decision threshold on out-of-fold predictions for this; 'none' keeps the most probable class.")
+@click.option("--drop", "drop_columns", multiple=True, metavar="COLUMN",
+              help="Train without this column (repeatable), e.g. one flagged as target leakage.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Random seed of the search.")
 @click.option("--port", default=0, show_default=True, type=click.IntRange(0, 65535),
               help="Port of the scoring service (0 picks a free port).")
@@ -39,8 +44,8 @@ from local_scoring.process import DEFAULT_SERVICE_NAME
               help="Folder for report.md and its figures.")
 @click.option("--keep-service", is_flag=True, help="Leave the scoring service running at the end.")
 @click.pass_obj
-def run_command(workspace, data_path, label, test_file, primary_metric, timeout_minutes, seed, port,
-                requests_total, concurrency, report_dir, keep_service):
+def run_command(workspace, data_path, label, test_file, primary_metric, timeout_minutes, threshold_objective,
+                drop_columns, seed, port, requests_total, concurrency, report_dir, keep_service):
     """Run the whole local flow on the default data and write a report.
 
     Steps: register the dataset, run AutoML, deploy the best model behind key auth, score the
@@ -48,7 +53,10 @@ def run_command(workspace, data_path, label, test_file, primary_metric, timeout_
     write report.md. The service is stopped at the end unless --keep-service; Ctrl-C at any step
     stops it too and leaves the workspace consistent.
     """
+    from rich.console import Console
+
     from lab.automl import AutoMLSettings
+    from lab.cli.commands_train import TrainDisplay, print_result
     from lab.training import train_model
 
     steps: list[tuple[str, float]] = []
@@ -69,12 +77,18 @@ def run_command(workspace, data_path, label, test_file, primary_metric, timeout_
         steps.append(("data", time.perf_counter() - started))
 
         started = step(f"train: AutoML for {timeout_minutes:g} min, primary metric {primary_metric}")
-        settings = AutoMLSettings(primary_metric=primary_metric, timeout_minutes=timeout_minutes, seed=seed)
-        model_asset, result = train_model(workspace, dataset.ref, settings, DEFAULT_MODEL_NAME)
+        settings = AutoMLSettings(
+            primary_metric=primary_metric, timeout_minutes=timeout_minutes, seed=seed,
+            threshold_objective=None if threshold_objective == "none" else threshold_objective,
+            drop_columns=tuple(drop_columns),
+        ).validate()
+        display = TrainDisplay(Console(), primary_metric)
+        try:
+            model_asset, result = train_model(workspace, dataset.ref, settings, DEFAULT_MODEL_NAME, on_event=display)
+        finally:
+            display.close()
         sections["model"] = model_asset
-        metric_value = model_asset.manifest.get("metrics", {}).get(primary_metric)
-        click.echo(f"registered model {model_asset.ref}: {model_asset.manifest.get('algorithm')} "
-                   f"({primary_metric} {metric_value:.4f} in cross-validation)")
+        print_result(display.console, model_asset, result)
         steps.append(("train", time.perf_counter() - started))
 
         test_path = Path(test_file) if test_file else lab_data.default_test_path()
