@@ -91,6 +91,8 @@ def _serve(workspace, host, port, max_concurrent_runs, announce) -> None:
     except OSError as exc:
         raise PipelineError(f"cannot bind {host}:{port} ({exc.strerror}); pass another --port") from None
     click.echo(f"pipeline endpoint on {server.url} (Ctrl-C stops it; runs in progress go on)")
+    if not announce:
+        click.echo("  no published pipeline yet: run `lab pipeline publish`; the endpoint serves it at once")
     for published in announce:
         click.echo(f"  {published.name} {published.version}: {published.endpoint(server.url)}")
     click.echo("  token: `lab auth token` prints it")
@@ -111,6 +113,8 @@ def _raise_keyboard_interrupt(signum, frame) -> None:
 def list_command(workspace):
     """List pipelines and published pipelines."""
     base_url = running_server_url(workspace) or _base_url(DEFAULT_HOST, DEFAULT_PORT)
+    if not definition.list_pipelines(workspace):
+        click.echo("no pipeline yet; create one with `lab pipeline create`")
     for item in definition.list_pipelines(workspace):
         click.echo(f"pipeline   {item.ref:30} dataset {item.dataset}, created {item.created_at}")
     for item in publish.list_published(workspace):
@@ -150,6 +154,8 @@ def runs_command(workspace, published_id):
     found = [run for run in runs.list_runs(workspace) if published_id in (None, run.data["published_id"])]
     if not found:
         click.echo("no pipeline runs yet; trigger one with `lab pipeline trigger`")
+        return
+    click.echo(f"{'run id':36}  {'status':9}  {'experiment':24}  {'created':25}  steps took")
     for run in found:
         data = run.data
         took = _seconds(data)

@@ -7,6 +7,7 @@ starts runs, so a slow client never holds up a run. The server's address is writ
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import threading
@@ -23,6 +24,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8790
 SERVER_FILE = "server.json"
+_LOOPBACK_FOR_WILDCARD = {"0.0.0.0": "127.0.0.1", "::": "::1"}
 READ_TIMEOUT_SECONDS = 30
 
 
@@ -95,7 +97,9 @@ class PipelineServer:
 
     @property
     def url(self) -> str:
+        """The base URL for clients on this machine; a wildcard bind address becomes loopback."""
         host, port = self.httpd.server_address[:2]
+        host = _LOOPBACK_FOR_WILDCARD.get(host, host)
         host_text = f"[{host}]" if ":" in str(host) else host
         return f"http://{host_text}:{port}"
 
@@ -125,7 +129,13 @@ class PipelineServer:
             pipelines_dir(self.workspace) / SERVER_FILE,
             {"url": self.url, "pid": os.getpid(), "started_at": utc_now()},
         )
-        logger.info("pipeline endpoint listening on %s for workspace %s", self.url, self.workspace.root)
+        bound = self.httpd.server_address[0]
+        logger.info("pipeline endpoint listening on %s (bound to %s) for workspace %s", self.url, bound,
+                    self.workspace.root)
+        if not _is_loopback(bound):
+            logger.warning("the endpoint is bound to %s and reachable from other machines over plain HTTP, "
+                           "which sends bearer tokens unencrypted; bind 127.0.0.1 unless a TLS proxy is in front",
+                           bound)
 
     def _end(self) -> None:
         self.httpd.server_close()
@@ -137,6 +147,13 @@ class PipelineServer:
         except (FileNotFoundError, ValueError):
             pass
         logger.info("pipeline endpoint on %s stopped", self.url)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def running_server_url(workspace: Workspace) -> str | None:
