@@ -24,8 +24,8 @@ STATUS_STYLE = {"passed": "green", "done": "cyan", "alerted": "bold yellow"}
               show_default=True, help="Metric that ranks the leaderboard and picks the best model.")
 @click.option("--timeout", "timeout_minutes", type=float, default=DEFAULTS.timeout_minutes, show_default=True,
               metavar="MINUTES",
-              help="Time budget of the whole run in minutes (Azure's experiment_timeout_minutes); "
-                   "fractions are fine, e.g. 0.5 for 30 seconds.")
+              help="Time budget in minutes (Azure's experiment_timeout_minutes) for the whole run: "
+                   "guardrails, search, ensembles and final refit. Fractions are fine, e.g. 0.5 for 30 seconds.")
 @click.option("--iterations", type=click.IntRange(min=1), default=None,
               help="Stop after this many candidate pipelines (ensembles not counted).")
 @click.option("--exit-score", type=float, default=None,
