@@ -178,7 +178,7 @@ class ScoringModel:
         for column in self.columns:
             if column.type == "string" and not self._scores(row.assign(**{column.name: _PROBE_CATEGORY})):
                 strict.add(column.name)
-            if not self._scores(row.assign(**{column.name: np.nan})):
+            if not self._scores(row.assign(**{column.name: _missing(column)})):
                 non_nullable.add(column.name)
         self.strict_columns = frozenset(strict)
         self.non_nullable = frozenset(non_nullable)
@@ -255,7 +255,7 @@ class ScoringModel:
                     f'column "{column.name}" does not accept null in {at}: the model cannot impute it; send a value',
                     field=field_name,
                 )
-            return np.nan
+            return _missing(column)
         if column.type == "integer":
             number = _to_integer(value)
             if number is None:
@@ -300,6 +300,15 @@ class ScoringModel:
         """Return one list of class probabilities per row, in the order of ``self.classes``."""
         probabilities = self.model.predict_proba(frame)
         return [[round(float(p), 6) for p in row] for row in probabilities]
+
+
+def _missing(column: Column) -> Any:
+    """Return the missing value the model's featurization expects: NaN for numbers, None otherwise.
+
+    scikit-learn's encoders take None as missing in a column of strings, but fail on a float NaN
+    among strings.
+    """
+    return np.nan if column.type in ("integer", "float") else None
 
 
 def _to_integer(value: Any) -> int | None:

@@ -162,6 +162,13 @@ class Front:
 
         try:
             body = self.app(environ, capture)
+        except SystemExit:
+            # gunicorn ends a worker that overran WORKER_TIMEOUT by raising SystemExit in it; the
+            # client gets no answer, but the request log still gets its record.
+            record["status"] = 500
+            record["error_class"] = "WorkerTimeout"
+            self._log(record, started)
+            raise
         except Exception:  # noqa: BLE001 - every request gets an answer and a log record
             logger.exception("request %s: the inference server raised", request_id)
             record["status"] = 500

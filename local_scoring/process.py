@@ -131,6 +131,12 @@ def start(services_root: Path, spec: ServiceSpec) -> dict:
     load or the server does not become ready within ``spec.ready_timeout_s``.
     """
     template = entry_template(spec)
+    if spec.scoring_timeout_ms >= spec.worker_timeout_s * 1000:
+        logger.warning(
+            "scoring timeout %d ms is not below the worker timeout of %d s: a slow request ends its worker "
+            "with no answer to the client instead of a 500 'Scoring timeout' answer",
+            spec.scoring_timeout_ms, spec.worker_timeout_s,
+        )
     check_model_dir(spec.model_dir)
     folder = service_dir(services_root, spec.name)
     folder.mkdir(parents=True, exist_ok=True)
