@@ -91,6 +91,7 @@ def register_result(workspace: Workspace, result: AutoMLResult, X: pd.DataFrame,
             "iterations": result.iterations_run,
             "dropped_columns": list(result.dropped_columns),
             "guardrail_alerts": alerts,
+            "leakage_comparison": result.guardrails.leakage_comparison,
             "leaderboard_top": result.leaderboard_top(LEADERBOARD_TOP),
         })
 

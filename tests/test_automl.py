@@ -349,3 +349,27 @@ def test_interrupt_during_refit_registers_nothing(tmp_path):
     assert not any((workspace.root / ".staging").glob("*"))
     assert len(runs) == 1
     assert load_run(runs[0])["status"] == "Canceled"
+
+
+# -- holdout validation ----------------------------------------------------------------------
+
+
+def test_holdout_validation_for_large_data():
+    X, y, schema = split(synthetic_frame())
+    settings = AutoMLSettings(**FAST, iterations=3, holdout_min_rows=100, validation_size=0.25)
+    result = run_automl(X, y, schema, settings)
+    scored_rows = np.isfinite(result.best.oof[:, 0]).sum()
+    assert result.validation == "stratified holdout, 25% of rows"
+    assert scored_rows == ROWS // 4
+    assert all(len(child.fold_metrics) == 1 for child in result.leaderboard)
+
+
+def test_leakage_comparison_scores_without_leak():
+    frame = synthetic_frame()
+    frame["leak"] = np.where(frame["label"] == "yes", 1.0, 0.0) + np.random.default_rng(SEED).normal(0, 0.01, len(frame))
+    X, y, schema = split(frame)
+    result = run_automl(X, y, schema, AutoMLSettings(**FAST, iterations=2))
+    comparison = result.guardrails.leakage_comparison
+    assert comparison["columns"] == ["leak"]
+    assert comparison["with"]["AUC_weighted"] > 0.99
+    assert comparison["without"]["AUC_weighted"] < comparison["with"]["AUC_weighted"]

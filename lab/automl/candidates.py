@@ -118,7 +118,7 @@ def portfolio(allowed: tuple[str, ...]) -> list[CandidateSpec]:
     """Return strong known configurations, best-first, for the allowed families.
 
     The first entries are cheap and good on typical tabular data, so a short time budget still
-    ends with a useful model; later entries add diversity for the ensembles.
+    ends with a useful model. Later entries add diversity for the ensembles.
     """
     lgbm_default = dict(n_estimators=250, learning_rate=0.05, num_leaves=31, min_child_samples=20, subsample=0.8,
                         colsample_bytree=0.8, reg_lambda=1.0)

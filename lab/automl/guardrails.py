@@ -55,12 +55,16 @@ class GuardrailReport:
     results: list[GuardrailResult]
     ignored_columns: tuple[str, ...]  # constant or identifier-like: accepted as input, not used
     leaking_columns: tuple[str, ...]
+    # Cross-validated metrics of the best single candidate with and without the leaking columns,
+    # filled in after the search when time allows.
+    leakage_comparison: dict | None = None
 
     def to_json(self) -> dict:
         return {
             "results": [result.to_json() for result in self.results],
             "ignored_columns": list(self.ignored_columns),
             "leaking_columns": list(self.leaking_columns),
+            "leakage_comparison": self.leakage_comparison,
         }
 
 
@@ -118,8 +122,8 @@ def check_missing_values(X: pd.DataFrame, schema_types: dict[str, str]) -> Guard
         return GuardrailResult("missing_feature_values_imputation", "passed", "no missing feature values")
     imputed = {}
     for name, count in missing.items():
-        how = "median" if schema_types.get(name) in ("integer", "float") else "a 'missing' category"
-        imputed[name] = {"missing": int(count), "imputed_with": how}
+        imputation = "median" if schema_types.get(name) in ("integer", "float") else "a 'missing' category"
+        imputed[name] = {"missing": int(count), "imputed_with": imputation}
     listed = ", ".join(f"{name} ({info['missing']})" for name, info in imputed.items())
     return GuardrailResult(
         "missing_feature_values_imputation", "done",

@@ -37,7 +37,7 @@ def write_figures(run_dir: Path | None, model, X: pd.DataFrame, y, out_dir: Path
     ``run_dir`` (optional) adds a leaderboard chart from the run record. Returns PNG paths by
     figure name: ``roc``, ``precision_recall``, ``calibration``, ``confusion_matrix``,
     ``feature_importance`` and, with a run record, ``leaderboard``. Raises ``ValueError`` when
-    ``y`` holds a label the model does not know.
+    ``y`` contains a label that is not one of the model's classes.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,8 @@
 """The AutoML search: portfolio, Optuna refinement, ensembles and the final refit.
 
-``run_automl`` is the entry point. Candidates are scored by stratified k-fold cross-validation
-(one stratified holdout split for large data); every candidate keeps its out-of-fold
-probabilities, from which the ensembles and the decision threshold are chosen. The search
+``run_automl`` is the entry point. Candidates are scored by stratified k-fold cross-validation,
+or by one stratified holdout split for large data. Every candidate keeps its out-of-fold
+probabilities, and the ensembles and the decision threshold are chosen on them. The search
 stops at the first exit criterion: ``iterations``, ``timeout_minutes``, ``exit_score``, early
 stopping, or Ctrl-C, which keeps the best candidate so far.
 """
@@ -49,7 +49,8 @@ EventHandler = Callable[["Event"], None]
 class Event:
     """Progress of a run, for a live display: ``kind`` and what goes with it."""
 
-    kind: str  # "start", "guardrails", "candidate", "stopped", "ensemble", "threshold", "refit"
+    # "start", "guardrails", "candidate", "stopped", "ensemble", "leakage_comparison", "threshold" or "refit"
+    kind: str
     data: dict
 
 
@@ -106,7 +107,7 @@ class ChildRun:
 
 @dataclass
 class AutoMLResult:
-    """What a finished run produced: the refitted best model and the record of the search."""
+    """The outcome of a finished run: the refitted best model and the record of the search."""
 
     run_id: str
     run_dir: Path | None
@@ -183,6 +184,8 @@ class _Search:
                 raise TrainingError(self._no_model_message())
             if self.settings.enable_ensembles:
                 self._build_ensembles()
+            if self.guardrails.leaking_columns and self.settings.compare_without_leakage:
+                self._compare_without_leakage()
             best = self._leaderboard()[0]
             threshold, threshold_metrics = self._tune_threshold(best)
             model = self._refit(best, threshold)
@@ -478,6 +481,35 @@ class _Search:
         self.record.write_child(child.to_json())
         self._emit("ensemble", child=child, best=self._best_or_none())
 
+    def _compare_without_leakage(self) -> None:
+        """Score the best single candidate again without the suspected leaking columns."""
+        leaking = self.guardrails.leaking_columns
+        best = next(child for child in self._leaderboard() if child.spec is not None)
+        roles = roles_from_schema(self.schema, drop=tuple(self.settings.drop_columns) + leaking,
+                                  ignore=self.guardrails.ignored_columns)
+        comparison = {"columns": list(leaking), "child_run_id": best.child_run_id, "pipeline": best.pipeline,
+                      "with": best.metrics, "without": None}
+        if not roles.used:
+            comparison["skipped"] = "no feature columns remain without them"
+        elif self._over_budget(self._estimate_seconds(best.spec)):
+            comparison["skipped"] = "not enough time left in the budget"
+        else:
+            X = prepare_frame(self.X_raw, roles)
+
+            def score_fold(fold):
+                train, test = fold
+                pipeline = self._fit(best.spec, X.iloc[train], self.y[train], roles)
+                with threadpool_limits(limits=self.n_jobs, user_api="openmp"):
+                    return classification_metrics(self.y[test], pipeline.predict_proba(X.iloc[test]))
+
+            with ThreadPoolExecutor(min(self.workers, len(self.folds))) as pool:
+                comparison["without"] = mean_metrics(list(pool.map(score_fold, self.folds)))
+            logger.info("without %s, %s is %.4f (with: %.4f)", ", ".join(leaking), self.metric,
+                        comparison["without"][self.metric], best.score(self.metric))
+        self.guardrails.leakage_comparison = comparison
+        self.record.write_guardrails(self.guardrails.to_json())
+        self._emit("leakage_comparison", comparison=comparison, metric=self.metric)
+
     def _tune_threshold(self, best: ChildRun) -> tuple[float | None, dict | None]:
         objective = self.settings.threshold_objective
         if objective is None or len(self.classes) != 2:
@@ -511,13 +543,13 @@ class _Search:
         logger.info("refitted %s on %d rows in %.1f s", best.algorithm, len(self.y), time.monotonic() - started)
         return AutoMLModel(estimator, self.roles, self.classes, threshold, best.algorithm)
 
-    def _fit(self, spec: CandidateSpec, X: pd.DataFrame, y: np.ndarray):
+    def _fit(self, spec: CandidateSpec, X: pd.DataFrame, y: np.ndarray, roles: ColumnRoles | None = None):
         """Fit a new pipeline for ``spec``; OpenMP threads are capped like the estimator's own.
 
         HistGradientBoosting has no ``n_jobs`` and would start one OpenMP thread per core in
         every worker, so the cap keeps threads from outnumbering cores when folds run in parallel.
         """
-        pipeline = build_pipeline(spec, self.roles, len(self.classes), self.settings.seed, self.n_jobs)
+        pipeline = build_pipeline(spec, roles or self.roles, len(self.classes), self.settings.seed, self.n_jobs)
         with threadpool_limits(limits=self.n_jobs, user_api="openmp"):
             return pipeline.fit(X, y)
 

@@ -48,6 +48,9 @@ class AutoMLSettings:
     drop_columns: tuple[str, ...] = ()
     # Single-feature cross-validated AUC at or above this flags a column as suspected leakage.
     leakage_auc: float = 0.95
+    # After the search, score the best single candidate again without the suspected leaking
+    # columns (one more cross-validation, skipped when the time budget does not allow it).
+    compare_without_leakage: bool = True
     refine_families: int = 2
     # Threads per estimator. One thread each, with folds in parallel, avoids the slowdown that
     # multi-threaded LightGBM and HistGradientBoosting show when other processes share the cores.

@@ -152,6 +152,14 @@ class TrainDisplay:
         else:
             self._plain(f"search stopped ({reason}) after {iterations} candidates")
 
+    def on_leakage_comparison(self, comparison, metric) -> None:
+        columns = ", ".join(comparison["columns"])
+        if comparison["without"] is None:
+            self._print(f"no comparison without {columns}: {comparison['skipped']}")
+            return
+        self._print(f"without {columns}: cross-validated {metric} {comparison['without'][metric]:.4f} "
+                    f"(with: {comparison['with'][metric]:.4f}, {comparison['pipeline']})")
+
     def on_threshold(self, threshold, objective, metrics) -> None:
         self._print(f"decision threshold {threshold:.3f} maximizes out-of-fold {objective}")
 
@@ -206,9 +214,9 @@ def print_result(console: Console, asset, result) -> None:
     line(f"  best      {result.best.pipeline} (iteration {result.best.iteration})")
     line(f"  stopped   {result.stop_reason} after {result.iterations_run} candidates, "
          f"{result.elapsed_seconds:.0f} s")
-    shown = ("accuracy", "AUC_weighted", "average_precision_score_weighted", "norm_macro_recall",
-             "f1_score_binary", "log_loss")
-    listed = ", ".join(f"{name} {metrics[name]:.4f}" for name in shown if metrics.get(name) is not None)
+    summary_metrics = ("accuracy", "AUC_weighted", "average_precision_score_weighted", "norm_macro_recall",
+                       "f1_score_binary", "log_loss")
+    listed = ", ".join(f"{name} {metrics[name]:.4f}" for name in summary_metrics if metrics.get(name) is not None)
     line(f"  CV        {listed}")
     if result.threshold is not None:
         tuned = result.threshold_metrics or {}
