@@ -373,3 +373,18 @@ def test_leakage_comparison_scores_without_leak():
     assert comparison["columns"] == ["leak"]
     assert comparison["with"]["AUC_weighted"] > 0.99
     assert comparison["without"]["AUC_weighted"] < comparison["with"]["AUC_weighted"]
+
+
+def test_multiclass_label_end_to_end():
+    rng = np.random.default_rng(SEED)
+    label = rng.choice(["low", "mid", "high"], size=ROWS, p=[0.5, 0.3, 0.2])
+    shift = pd.Series(label).map({"low": 0.0, "mid": 1.5, "high": 3.0}).to_numpy()
+    frame = pd.DataFrame({"value": rng.normal(size=ROWS) + shift, "group": rng.choice(["a", "b"], size=ROWS),
+                          "label": label})
+    X, y, schema = split(frame)
+    result = run_automl(X, y, schema, AutoMLSettings(**FAST, iterations=3, threshold_objective="f1"))
+    assert list(result.model.classes_) == ["high", "low", "mid"]
+    assert result.threshold is None
+    assert result.best.metrics["AUC_weighted"] > 0.8
+    assert "f1_score_binary" not in result.best.metrics
+    assert set(result.model.predict(X)) <= {"low", "mid", "high"}
