@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,6 +18,8 @@ from lab.workspace import Workspace
 
 SEED = 0
 ROWS = 300
+# How long to wait for the first child run to be written, and for the process to end after Ctrl-C.
+CHILD_RUN_WAIT_S = 60
 
 
 @pytest.fixture()
@@ -62,3 +69,24 @@ def test_train_cli_unknown_dataset(workspace):
     result = CliRunner().invoke(cli, ["--workspace", str(workspace.root), "train", "--dataset", "nosuch"])
     assert result.exit_code == 3
     assert "no dataset named 'nosuch'" in result.output
+
+
+def test_train_cli_sigint_keeps_best_so_far(workspace):
+    command = [sys.executable, "-c", "from lab.cli import main; main()", "--workspace", str(workspace.root),
+               "train", "--dataset", "small", "--n-cross-validations", "3", "--timeout", "5", "--no-early-stopping",
+               "--model-name", "small-model"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + CHILD_RUN_WAIT_S
+        while not list(workspace.runs_dir.glob("*/children/*.json")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=CHILD_RUN_WAIT_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    manifest = workspace.get("models", "small-model").manifest
+    assert process.returncode == 0, output
+    assert manifest["stop_reason"] == "interrupted"
+    assert "search stopped (interrupted)" in output
+    assert not any((workspace.root / ".staging").glob("*"))
