@@ -118,27 +118,28 @@ def portfolio(allowed: tuple[str, ...]) -> list[CandidateSpec]:
     """Return strong known configurations, best-first, for the allowed families.
 
     The first entries are cheap and good on typical tabular data, so a short time budget still
-    ends with a useful model. Later entries add diversity for the ensembles.
+    ends with a useful model and a cheap, different second model for the ensembles. Slower
+    families and resampling variants come later.
     """
     lgbm_default = dict(n_estimators=250, learning_rate=0.05, num_leaves=31, min_child_samples=20, subsample=0.8,
                         colsample_bytree=0.8, reg_lambda=1.0)
     specs = [
         CandidateSpec("LightGBM", params=lgbm_default),
-        CandidateSpec("HistGradientBoosting", params=dict(max_iter=200, learning_rate=0.08, max_leaf_nodes=31,
-                                                          min_samples_leaf=20, l2_regularization=1.0)),
+        CandidateSpec("LogisticRegression", params=dict(C=1.0)),
         CandidateSpec("LightGBM", params=dict(n_estimators=600, learning_rate=0.02, num_leaves=15,
                                               min_child_samples=50, subsample=0.7, colsample_bytree=0.5,
                                               reg_lambda=5.0)),
-        CandidateSpec("LogisticRegression", params=dict(C=1.0)),
+        CandidateSpec("HistGradientBoosting", params=dict(max_iter=150, learning_rate=0.1, max_leaf_nodes=31,
+                                                          min_samples_leaf=20, l2_regularization=1.0)),
         CandidateSpec("LightGBM", params=dict(n_estimators=400, learning_rate=0.03, num_leaves=63,
                                               min_child_samples=40, subsample=0.7, colsample_bytree=0.6,
                                               reg_lambda=3.0, reg_alpha=0.1)),
-        CandidateSpec("RandomForest", params=dict(n_estimators=200, max_features="sqrt", min_samples_leaf=3,
-                                                  max_samples=0.5)),
         CandidateSpec("LightGBM", imbalance="class_weight",
                       params=dict(n_estimators=300, learning_rate=0.05, num_leaves=31, min_child_samples=30,
                                   subsample=0.8, colsample_bytree=0.7, reg_lambda=1.0)),
-        CandidateSpec("ExtraTrees", params=dict(n_estimators=200, max_features="sqrt", min_samples_leaf=3)),
+        CandidateSpec("RandomForest", params=dict(n_estimators=200, max_features="sqrt", min_samples_leaf=3,
+                                                  max_samples=0.5)),
+        CandidateSpec("ExtraTrees", params=dict(n_estimators=100, max_features="sqrt", min_samples_leaf=5)),
         CandidateSpec("HistGradientBoosting", params=dict(max_iter=400, learning_rate=0.04, max_leaf_nodes=15,
                                                           min_samples_leaf=40, l2_regularization=3.0)),
         CandidateSpec("LightGBM", imbalance="smote", params=lgbm_default),
