@@ -3,6 +3,8 @@ reproducibility and interruption. No test here needs the Bank Marketing files.""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -388,3 +390,17 @@ def test_multiclass_label_end_to_end():
     assert result.best.metrics["AUC_weighted"] > 0.8
     assert "f1_score_binary" not in result.best.metrics
     assert set(result.model.predict(X)) <= {"low", "mid", "high"}
+
+
+def test_failed_candidate_does_not_stop_run(monkeypatch, tmp_path):
+    X, y, schema = split(synthetic_frame())
+    broken = candidates_module.CandidateSpec("LogisticRegression", params=dict(C=-1.0))
+    working = candidates_module.CandidateSpec("LogisticRegression", params=dict(C=1.0))
+    monkeypatch.setattr(search_module, "portfolio", lambda allowed: [broken, working])
+    settings = AutoMLSettings(**FAST, iterations=2, enable_ensembles=False)
+    result = run_automl(X, y, schema, settings, run_dir=tmp_path)
+    child_files = sorted((tmp_path / "children").glob("*.json"))
+    first = json.loads(child_files[0].read_text())
+    assert first["status"] == "Failed"
+    assert "C" in first["error"]
+    assert [child.iteration for child in result.leaderboard] == [1]

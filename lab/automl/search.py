@@ -261,32 +261,31 @@ class _Search:
     def _search(self) -> str:
         best_score, since_improvement = None, 0
         candidates = self._candidates()
-        while True:
-            reason = self._exit_reason(best_score, since_improvement)
-            if reason:
-                return reason
-            try:
-                spec, tell = next(candidates)
-            except StopIteration:
-                return "search_space_exhausted"
-            if self._completed() and self._over_budget(self._estimate_seconds(spec)):
-                return "timeout"
-            try:
+        try:
+            while True:
+                reason = self._exit_reason(best_score, since_improvement)
+                if reason:
+                    return reason
+                try:
+                    spec, tell = next(candidates)
+                except StopIteration:
+                    return "search_space_exhausted"
+                if self._completed() and self._over_budget(self._estimate_seconds(spec)):
+                    return "timeout"
                 child = self._evaluate(spec, len(self.children))
                 self.children.append(child)
                 tell(child)
                 self.record.write_child(child.to_json())
-                if child.status == "Completed" and is_better(self.metric, child.score(self.metric) - MIN_IMPROVEMENT,
-                                                             best_score):
+                improved = is_better(self.metric, child.score(self.metric) - MIN_IMPROVEMENT, best_score)
+                if child.status == "Completed" and improved:
                     best_score, since_improvement = child.score(self.metric), 0
                 else:
                     since_improvement += 1
                 self._emit("candidate", child=child, best=self._best_or_none(), elapsed=self._elapsed(),
                            budget_seconds=self.budget_seconds, iterations=self.settings.iterations)
-            except KeyboardInterrupt:
-                logger.warning("search interrupted after %d candidates; keeping the best so far",
-                               self._iterations_run())
-                return "interrupted"
+        except KeyboardInterrupt:
+            logger.warning("search interrupted after %d candidates; keeping the best so far", self._iterations_run())
+            return "interrupted"
 
     def _exit_reason(self, best_score, since_improvement) -> str | None:
         settings = self.settings
@@ -377,7 +376,7 @@ class _Search:
                 fold_results.append((fold_index, classification_metrics(self.y[test], proba), fit_seconds))
         except _OutOfTime:
             child.status, child.error = "Canceled", "stopped by the time budget before its last fold"
-        except (ValueError, RuntimeError, MemoryError, ArithmeticError) as exc:
+        except Exception as exc:  # an estimator's error of any type fails this candidate, not the run
             child.status, child.error = "Failed", f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:300]}"
             logger.warning("candidate %d (%s) failed: %s", iteration, child.pipeline, child.error)
         child.duration_seconds = time.monotonic() - started
