@@ -161,7 +161,7 @@ def test_tune_threshold_f1_below_half_for_rare_class():
 
 
 def test_greedy_selection_picks_complementary_models():
-    # Alone, every model has AUC 0.75; models 0 and 1 rank different positives first, so their
+    # Alone, every model has AUC 0.75. Models 0 and 1 rank different positives first, so their
     # average separates the classes perfectly, and model 2 adds nothing.
     y = np.array([1, 1, 0, 0])
     positive = [np.array([0.9, 0.2, 0.3, 0.1]), np.array([0.2, 0.9, 0.1, 0.3]), np.array([0.6, 0.5, 0.55, 0.4])]
