@@ -163,8 +163,8 @@ class Front:
         try:
             body = self.app(environ, capture)
         except SystemExit:
-            # gunicorn ends a worker that overran WORKER_TIMEOUT by raising SystemExit in it; the
-            # client gets no answer, but the request log still gets its record.
+            # gunicorn ends a worker that overran WORKER_TIMEOUT by raising SystemExit in it and
+            # answers the client with its own HTML 500 page; the request log still gets its record.
             record["status"] = 500
             record["error_class"] = "WorkerTimeout"
             self._log(record, started)

@@ -134,7 +134,7 @@ def start(services_root: Path, spec: ServiceSpec) -> dict:
     if spec.scoring_timeout_ms >= spec.worker_timeout_s * 1000:
         logger.warning(
             "scoring timeout %d ms is not below the worker timeout of %d s: a slow request ends its worker "
-            "with no answer to the client instead of a 500 'Scoring timeout' answer",
+            "and gets gunicorn's HTML 500 page instead of the JSON 'Scoring timeout' answer",
             spec.scoring_timeout_ms, spec.worker_timeout_s,
         )
     check_model_dir(spec.model_dir)
