@@ -204,14 +204,30 @@ class Front:
             rejection = self._check_key(environ)
             if rejection is not None:
                 return rejection
-        if not environ.get("CONTENT_LENGTH") and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-            body = _read_limited(environ["wsgi.input"], self.config.max_body_bytes)
+        if method in ("POST", "PUT", "PATCH"):
+            body = self._read_body(environ)
             if body is None:
                 return self._too_large(None)
-            environ["wsgi.input"] = io.BytesIO(body)
-            environ["CONTENT_LENGTH"] = str(len(body))
-            environ.pop("HTTP_TRANSFER_ENCODING", None)
+            if _is_json(environ):
+                return _check_encoding(body)
         return None
+
+    def _read_body(self, environ: dict) -> bytes | None:
+        """Read the request body, limited, and hand it on as a sized body; None when over the limit.
+
+        A chunked body has no Content-Length, so only reading it here enforces the limit.
+        """
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if chunked and not environ.get("CONTENT_LENGTH"):
+            body = _read_limited(environ["wsgi.input"], self.config.max_body_bytes)
+            if body is None:
+                return None
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+        else:
+            body = environ["wsgi.input"].read(_content_length(environ))
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        return body
 
     def _too_large(self, size: int | None) -> FrontResponse:
         described = f"of {size} bytes" if size is not None else "(chunked)"
@@ -343,6 +359,29 @@ def _read_limited(stream, limit: int) -> bytes | None:
         if size > limit:
             return None
         chunks.append(chunk)
+
+
+def _is_json(environ: dict) -> bool:
+    """Return whether the Content-Type is one the inference server parses as JSON, as Flask decides."""
+    mimetype = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+    return mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json"))
+
+
+def _check_encoding(body: bytes) -> FrontResponse | None:
+    """Return a 400 for a body that is not text in a JSON encoding (UTF-8, -16 or -32).
+
+    The inference server (1.5.1) answers such a body with a 500, because its JSON parsing only
+    catches the JSON error and not the UnicodeDecodeError before it.
+    """
+    if not body:
+        return None
+    try:
+        body.decode(json.detect_encoding(body), "surrogatepass")
+    except UnicodeDecodeError as exc:
+        message = (f"POST body could not be decoded as JSON: byte 0x{body[exc.start]:02x} at position {exc.start} "
+                   f"is not valid {exc.encoding.upper()}; send the JSON encoded as UTF-8")
+        return FrontResponse("400 Bad Request", {"message": message}, error_class="BadEncoding")
+    return None
 
 
 def _status_class(status: int) -> str:

@@ -149,6 +149,14 @@ def test_body_not_json_is_400(target):
     assert response.json() == {"message": "POST body could not be decoded as JSON: Expecting value: line 1 column 1 (char 0)"}
 
 
+def test_body_not_utf8_is_400(target, lab_only):
+    # The inference server alone answers this with a 500; the front rejects it first.
+    response = call(target, raw=b'{"data": "\xf6"}')
+    assert response.status_code == 400
+    assert response.json() == {"message": "POST body could not be decoded as JSON: byte 0xf6 at position 10 is "
+                                          "not valid UTF-8; send the JSON encoded as UTF-8"}
+
+
 def test_empty_body_is_400(target):
     response = call(target, raw=b"")
     assert response.status_code == 400
