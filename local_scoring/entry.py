@@ -3,7 +3,7 @@
 The inference server hands ``run()`` the top-level values of the JSON body: ``data`` for the v1
 payload style (``{"data": [...]}``), ``Inputs`` and ``GlobalParameters`` for v2. The records are
 matched to the model's columns by name, never by position, and converted to the training types.
-Input that does not fit raises ``ScoringInputError``, which becomes a 400 answer naming the
+Input that does not fit raises ``ScoringInputError``, which becomes a 400 response naming the
 field, the value received (truncated) and the expected form. ``handle_request`` returns a small
 ``ScoringAnswer`` value, so the whole request handling is testable without HTTP.
 """
@@ -25,14 +25,14 @@ from inference_schema.parameter_types.pandas_parameter_type import PandasParamet
 logger = logging.getLogger(__name__)
 
 MAX_VALUE_CHARS = 60
-# Headers through which the entry script tells the front how many rows it scored and which error
-# class a failed request had; the front copies them into the request log and removes them from
-# the answer.
+# Headers through which the entry script passes the front the number of rows scored and the
+# error class of a failed request. The front copies them into the request log and removes them
+# from the response.
 ROWS_HEADER = "x-lab-rows-scored"
 ERROR_CLASS_HEADER = "x-lab-error-class"
 DEFAULT_MAX_ROWS = 10_000
 MAX_ROWS_ENV = "LAB_MAX_ROWS"
-# "1" makes a v1 entry script answer a JSON string that contains JSON, as Azure's v1 AutoML
+# "1" makes a v1 entry script respond with a JSON string that contains JSON, as Azure's v1 AutoML
 # scripts do (they return json.dumps(...) and the server encodes it again).
 DOUBLE_ENCODED_ENV = "LAB_DOUBLE_ENCODED"
 PAYLOAD_STYLES = ("v1", "v2")
@@ -65,7 +65,7 @@ class ModelLoadError(RuntimeError):
 
 @dataclass(frozen=True)
 class ScoringAnswer:
-    """What ``run()`` answers: HTTP status, a JSON-serializable body and extra headers."""
+    """The response of ``run()``: HTTP status, a JSON-serializable body and extra headers."""
 
     status: int
     body: Any
@@ -453,16 +453,23 @@ def double_encoded_from_env() -> bool:
     return os.environ.get(DOUBLE_ENCODED_ENV, "0").strip().lower() in ("1", "true", "yes")
 
 
-def current_request() -> tuple[str, dict[str, Any]]:
-    """Return the request id and the top-level keys of the JSON body of the request being served.
+def current_request_id() -> str:
+    """Return the id of the request being served, the one the front set, from Flask's request context."""
+    import flask
 
-    ``run()`` takes only its schema parameters, so that the swagger document lists nothing else;
-    it reads the other top-level keys of the body (needed only to name the wrong payload style)
-    and the request id that the front set from Flask's request context.
+    return getattr(flask.g, "request_id", None) or flask.request.headers.get("x-request-id", "unknown")
+
+
+def current_body_keys() -> dict[str, Any]:
+    """Return the top-level keys of the JSON body being served, each mapped to True when not null.
+
+    ``run()`` takes only its schema parameters, so that the swagger document lists nothing else.
+    When its own parameter is missing, it reads the other keys here to name a wrong payload
+    style. This parses the body a second time, so it is only for that error path.
     """
     import flask
 
-    request_id = getattr(flask.g, "request_id", None) or flask.request.headers.get("x-request-id", "unknown")
     body = flask.request.get_json(silent=True)
-    keys = {key: True for key, value in body.items() if value is not None} if isinstance(body, dict) else {}
-    return request_id, keys
+    if not isinstance(body, dict):
+        return {}
+    return {key: True for key, value in body.items() if value is not None}

@@ -3,7 +3,7 @@
 In ACI a front container checks the key before a request reaches the scoring container. Here the
 same checks run in the gunicorn worker, in front of the inference server's Flask app, and only
 the front's socket (127.0.0.1 by default) is bound. A request without a valid key never reaches
-the entry script. ``Front.handle_front`` decides everything the front answers by itself and
+the entry script. ``Front.handle_front`` makes every decision that the front responds to by itself and
 returns a ``FrontResponse`` value, so those decisions are testable without a socket.
 """
 
@@ -68,7 +68,7 @@ class FrontConfig:
 
 @dataclass
 class FrontResponse:
-    """A response the front answers itself, without calling the inference server."""
+    """A response the front sends itself, without calling the inference server."""
 
     status: str
     body: dict | None
@@ -106,8 +106,8 @@ class Front:
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         started = time.perf_counter()
         # The inference server takes its request id from x-request-id and returns it in the
-        # answer; setting it here gives the log record and the answer the same id. An id that
-        # the server would reject (over 100 characters) is replaced.
+        # response, so setting it here gives the log record and the response the same id. An id
+        # that the server would reject (over 100 characters) is replaced.
         request_id = environ.get("HTTP_X_REQUEST_ID", "")
         if not request_id or len(request_id) > 100:
             request_id = str(uuid.uuid4())
@@ -147,7 +147,7 @@ class Front:
                 elif lowered == ERROR_CLASS_HEADER:
                     record["error_class"] = value
                 elif lowered.startswith("access-control-") or (rewrite is not None and lowered == "content-length"):
-                    continue  # the front sets CORS headers itself; a rewritten swagger gets a new length
+                    continue  # the front sets CORS headers itself, and a rewritten swagger gets a new length
                 else:
                     kept.append((name, value))
             if record["status"] >= 400 and record["error_class"] is None:
@@ -163,8 +163,8 @@ class Front:
         try:
             body = self.app(environ, capture)
         except SystemExit:
-            # gunicorn ends a worker that overran WORKER_TIMEOUT by raising SystemExit in it and
-            # answers the client with its own HTML 500 page; the request log still gets its record.
+            # gunicorn ends a worker that overran WORKER_TIMEOUT by raising SystemExit in it. The
+            # client gets gunicorn's own HTML 500 page, and the request log still gets its record.
             record["status"] = 500
             record["error_class"] = "WorkerTimeout"
             self._log(record, started)
@@ -188,7 +188,7 @@ class Front:
         return _LoggedBody(body, lambda: self._log(record, started))
 
     def handle_front(self, environ: dict) -> FrontResponse | None:
-        """Return the front's own answer (413, 401, CORS preflight), or None to pass the request on.
+        """Return the front's own response (413, 401, 400, CORS preflight), or None to pass the request on.
 
         A chunked body without Content-Length is read here, up to the limit, and handed on as a
         sized body, so the limit holds for it too.
@@ -213,7 +213,7 @@ class Front:
         return None
 
     def _read_body(self, environ: dict) -> bytes | None:
-        """Read the request body, limited, and hand it on as a sized body; None when over the limit.
+        """Read the request body up to the limit and hand it on as a sized body (None when over the limit).
 
         A chunked body has no Content-Length, so only reading it here enforces the limit.
         """
@@ -370,8 +370,8 @@ def _is_json(environ: dict) -> bool:
 def _check_encoding(body: bytes) -> FrontResponse | None:
     """Return a 400 for a body that is not text in a JSON encoding (UTF-8, -16 or -32).
 
-    The inference server (1.5.1) answers such a body with a 500, because its JSON parsing only
-    catches the JSON error and not the UnicodeDecodeError before it.
+    The inference server (1.5.1) responds to such a body with a 500, because its JSON parsing
+    catches only the JSON error and not the UnicodeDecodeError raised before it.
     """
     if not body:
         return None

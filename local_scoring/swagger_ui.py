@@ -1,7 +1,7 @@
 """Serve swagger-ui for a scoring service's swagger document, from the swagger-ui-bundle package.
 
 The page and its scripts come from the installed ``swagger-ui-bundle`` package, so nothing is
-downloaded at run time. The UI server also answers ``/swagger.json`` by fetching the service's
+downloaded at run time. The UI server also serves ``/swagger.json`` by fetching the service's
 document, so the page loads it from its own origin. "Try it out" calls go from the browser
 straight to the service, which therefore has to allow the UI's origin by CORS
 (``lab deploy --cors-origins``).
@@ -142,7 +142,7 @@ class SwaggerUIServer:
 
 
 def cors_allows(scoring_uri: str, origin: str) -> bool:
-    """Return whether the service answers a CORS preflight from ``origin`` for POST /score."""
+    """Return whether the service allows a CORS preflight from ``origin`` for POST /score."""
     try:
         response = requests.options(scoring_uri, timeout=FETCH_TIMEOUT_S, headers={
             "Origin": origin,
