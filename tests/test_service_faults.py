@@ -88,7 +88,7 @@ def run_cli(workspace: Workspace, *args: str):
 
 @pytest.fixture(scope="module")
 def faulty(small_model_dir, tmp_path_factory):
-    """A v1 service with 2 workers, double-encoded answers and a 3 s scoring timeout."""
+    """A v1 service with 2 workers, double-encoded responses and a 3 s scoring timeout."""
     root = tmp_path_factory.mktemp("faulty")
     workspace = Workspace(root / "ws")
     model_dir = copy_model(small_model_dir, root / "model", FaultyModel(joblib.load(small_model_dir / "model.pkl")))
@@ -151,6 +151,16 @@ def test_worker_count_takes_effect(faulty):
     assert len(children) == 2
 
 
+def test_workers_get_server_settings(faulty):
+    master = faulty["state"]["pid"]
+    worker = Path(f"/proc/{master}/task/{master}/children").read_text().split()[0]
+    environ = dict(item.split("=", 1) for item in Path(f"/proc/{worker}/environ").read_text().split("\0") if "=" in item)
+    assert environ["WORKER_COUNT"] == "2"
+    assert environ["SCORING_TIMEOUT_MS"] == "3000"
+    assert environ["OMP_NUM_THREADS"] == "1"
+    assert environ["LAB_DOUBLE_ENCODED"] == "1"
+
+
 def test_logs_failed_shows_fault_with_id(faulty, small_model_dir):
     post(faulty, {"data": [record(small_model_dir, duration=FAULT_DURATION)]}, **{"x-request-id": "fault-cli-03"})
     result = run_cli(faulty["workspace"], "logs", "--failed", "--tail", "50")
@@ -178,7 +188,7 @@ def test_service_that_cannot_score_never_gets_healthy(small_model_dir, tmp_path,
     with pytest.raises(ServiceError, match="cannot score its own sample"):
         process.start(tmp_path / "services", process.ServiceSpec(name="never", model_dir=model_dir, port=0,
                                                                  extra_env=service_env()))
-    # Without the check in the deploying process, the workers refuse to boot: no health answer.
+    # Without the check in the deploying process, the workers fail to boot, so health never responds.
     monkeypatch.setattr(process, "check_model_dir", lambda model_dir: None)
     with pytest.raises(ServiceError, match="exited with code"):
         process.start(tmp_path / "services", process.ServiceSpec(name="never", model_dir=model_dir, port=0,
@@ -202,7 +212,7 @@ def short_worker_timeout(small_model_dir, tmp_path_factory):
 def test_worker_timeout_is_logged(short_worker_timeout, small_model_dir):
     body = {"Inputs": {"data": [record(small_model_dir, duration=SLOW_DURATION)]}}
     response = post(short_worker_timeout, body, **{"x-request-id": "worker-timeout-01"})
-    # gunicorn ends the worker and answers with its own HTML error page.
+    # gunicorn ends the worker and responds with its own HTML error page.
     assert response.status_code == 500
     log = Path(short_worker_timeout["state"]["request_log"])
     records = [r for r in read_request_log(log) if r["request_id"] == "worker-timeout-01"]

@@ -22,6 +22,8 @@ from local_scoring.process import DEFAULT_PORT, DEFAULT_SERVICE_NAME
               help="Port of the front (0 picks a free port).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Inference server worker processes (WORKER_COUNT).")
+@click.option("--threads-per-worker", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="BLAS/OpenMP threads of each worker (OMP_NUM_THREADS); 1 is fastest for small requests.")
 @click.option("--worker-timeout", default=300, show_default=True, type=click.IntRange(1),
               help="Seconds a worker may spend on one request before gunicorn restarts it (WORKER_TIMEOUT).")
 @click.option("--scoring-timeout", default=60_000, show_default=True, type=click.IntRange(1),
@@ -35,12 +37,12 @@ from local_scoring.process import DEFAULT_PORT, DEFAULT_SERVICE_NAME
               help="Entry script style: v1 {\"data\": [...]} -> {\"result\": [...]}, or v2 "
                    "{\"Inputs\": {\"data\": [...]}, \"GlobalParameters\": {\"method\": ...}} -> {\"Results\": [...]}.")
 @click.option("--double-encoded", is_flag=True,
-              help="v1 only: answer a JSON string that contains JSON, as Azure's v1 AutoML scripts do.")
+              help="v1 only: respond with a JSON string that contains JSON, as Azure's v1 AutoML scripts do.")
 @click.option("--target", type=click.Choice(["process", "docker"]), default="process", show_default=True,
               help="Run as local processes, or as a container through the Docker engine.")
 @click.option("--stop", "stop_it", is_flag=True, help="Stop the service instead of starting it.")
 @click.pass_obj
-def deploy_command(workspace, model_ref, name, host, port, workers, worker_timeout, scoring_timeout,
+def deploy_command(workspace, model_ref, name, host, port, workers, threads_per_worker, worker_timeout, scoring_timeout,
                    max_body_mb, max_rows, cors_origins, payload_style, double_encoded, target, stop_it):
     """Start the scoring service for a registered model, as local processes.
 
@@ -54,7 +56,8 @@ def deploy_command(workspace, model_ref, name, host, port, workers, worker_timeo
         return
     click.echo(f"deploying {model_ref or 'the newest model'} as service {name} ...")
     service = lab_service.deploy(workspace, model_ref, {
-        "name": name, "host": host, "port": port, "workers": workers, "worker_timeout_s": worker_timeout,
+        "name": name, "host": host, "port": port, "workers": workers, "threads_per_worker": threads_per_worker,
+        "worker_timeout_s": worker_timeout,
         "scoring_timeout_ms": scoring_timeout, "max_body_bytes": max_body_mb * 1024 * 1024,
         "max_rows": max_rows, "cors_origins": cors_origins, "payload_style": payload_style,
         "double_encoded": double_encoded,

@@ -29,7 +29,9 @@ def call(target: Target, method: str = "POST", path: str = "/score", body=None, 
         value = {"primary": target.key, "secondary": target.secondary_key}.get(key, key)
         sent["Authorization"] = f"Bearer {value}"
     sent.update(headers or {})
-    data = raw if raw is not None else (json.dumps(body).encode("utf-8") if body is not None else None)
+    data = raw
+    if data is None and body is not None:
+        data = json.dumps(body).encode("utf-8")
     return requests.request(method, target.base + path, data=data, headers=sent, params=params, timeout=TIMEOUT_S)
 
 
@@ -140,7 +142,7 @@ def test_score_with_each_key_is_200(target, which):
     assert len(predictions_of(response)) == len(records)
 
 
-# -- what the inference server answers -----------------------------------------------------------
+# -- responses of the inference server -----------------------------------------------------------
 
 
 def test_body_not_json_is_400(target):
@@ -150,7 +152,7 @@ def test_body_not_json_is_400(target):
 
 
 def test_body_not_utf8_is_400(target, lab_only):
-    # The inference server alone answers this with a 500; the front rejects it first.
+    # The inference server alone responds to this with a 500, so the front rejects it first.
     response = call(target, raw=b'{"data": "\xf6"}')
     assert response.status_code == 400
     assert response.json() == {"message": "POST body could not be decoded as JSON: byte 0xf6 at position 10 is "
@@ -195,7 +197,7 @@ def test_request_id_is_echoed(target, lab_only):
     assert response.headers["x-request-id"] == "contract-0001"
 
 
-# -- input handling (lab profile: ACI answers these with a generic 500) ---------------------------
+# -- input handling (lab profile: ACI responds to these with a generic 500) ---------------------------
 
 
 def test_keys_in_any_order_score_the_same(target, lab_only):

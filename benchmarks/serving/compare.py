@@ -1,0 +1,216 @@
+"""Latency and throughput of the scoring service against the bare server, MLflow and in-process scoring.
+
+One run on this machine, the same model everywhere, one worker process per server:
+
+- ``service``: the local scoring service (front + AzureML inference server), authenticated;
+- ``bare``: the same inference server app and entry script under gunicorn on a loopback port,
+  without the front;
+- ``mlflow``: ``mlflow models serve --env-manager local`` for the same fitted pipeline;
+- ``in_process``: ``predict_proba`` (and ``predict``) on one prepared record, the floor.
+
+Latency is measured with one request in flight (p50, p99); throughput with 8 in flight. Every
+HTTP target gets the same client (``lab.loadtest``) and a one-record body.
+
+    LAB_DATA_DIR=/path/to/data python benchmarks/serving/compare.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import WORK_DIR, build_model, one_record  # noqa: E402
+
+from lab.loadtest import percentile, run_load_test  # noqa: E402
+from local_scoring.keys import read_keys  # noqa: E402
+from local_scoring.process import (  # noqa: E402
+    THREAD_ENV_VARS,
+    ServiceSpec,
+    free_port,
+    service_env,
+    start,
+    stop,
+)
+
+WARMUP_REQUESTS = 200
+LATENCY_REQUESTS = 1_000
+THROUGHPUT_REQUESTS = 3_000
+THROUGHPUT_CONCURRENCY = 8
+IN_PROCESS_CALLS = 2_000
+READY_TIMEOUT_S = 180
+
+
+def measure_http(name: str, uri: str, body: bytes, key: str | None) -> dict:
+    run_load_test(uri, body, key, WARMUP_REQUESTS, 1)
+    latency = run_load_test(uri, body, key, LATENCY_REQUESTS, 1)
+    throughput = run_load_test(uri, body, key, THROUGHPUT_REQUESTS, THROUGHPUT_CONCURRENCY)
+    result = {
+        "p50_ms": latency.latency_ms["p50"],
+        "p99_ms": latency.latency_ms["p99"],
+        "requests_per_s_c8": throughput.requests_per_s,
+        "failed": latency.failed + throughput.failed,
+    }
+    print(f"{name}: {result}", flush=True)
+    return result
+
+
+def measure_in_process(model_dir: Path) -> dict:
+    import joblib
+    from threadpoolctl import threadpool_limits
+
+    from local_scoring.entry import ScoringModel
+
+    scoring = ScoringModel.load(model_dir)
+    frame = scoring.to_frame([one_record(model_dir)])
+    model = joblib.load(model_dir / "model.pkl")
+    result = {}
+    # One thread, as each server worker gets (ServiceSpec.threads_per_worker).
+    limits = threadpool_limits(1)
+    for method in ("predict_proba", "predict"):
+        call = getattr(model, method)
+        for _ in range(WARMUP_REQUESTS):
+            call(frame)
+        timings = []
+        for _ in range(IN_PROCESS_CALLS):
+            started = time.perf_counter()
+            call(frame)
+            timings.append((time.perf_counter() - started) * 1000)
+        timings.sort()
+        result[method] = {
+            "p50_ms": round(percentile(timings, 50), 3),
+            "p99_ms": round(percentile(timings, 99), 3),
+            "calls_per_s_one_thread": round(1000 / statistics.fmean(timings), 1),
+        }
+    limits.unregister()
+    print(f"in_process: {result}", flush=True)
+    return result
+
+
+def wait_for(url: str, process: subprocess.Popen, what: str) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{what} exited with code {process.returncode}; see its log in {WORK_DIR}")
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        time.sleep(0.5)
+    raise SystemExit(f"{what} was not ready after {READY_TIMEOUT_S} s")
+
+
+@contextlib.contextmanager
+def running(command: list[str], env: dict, log_name: str, cwd: Path):
+    """Run ``command`` in its own process group and end that group (and only it) afterwards."""
+    with open(WORK_DIR / log_name, "wb") as log:
+        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def measure_bare(model_dir: Path, body: bytes) -> dict:
+    folder = WORK_DIR / "bare"
+    folder.mkdir(parents=True, exist_ok=True)
+    entry_script = folder / "score.py"
+    shutil.copyfile(Path(__import__("local_scoring").__file__).parent / "templates" / "score.py", entry_script)
+    port = free_port("127.0.0.1")
+    env = service_env(ServiceSpec(name="bare", model_dir=model_dir, port=port), folder, entry_script)
+    for name in ("LAB_KEYS_FILE", "LAB_REQUEST_LOG"):
+        env.pop(name, None)
+    command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+               "azureml_inference_server_http.server.create_app:create()"]
+    with running(command, env, "bare.log", folder) as process:
+        wait_for(f"http://127.0.0.1:{port}/", process, "the bare inference server")
+        return measure_http("bare", f"http://127.0.0.1:{port}/score", body, "unused-by-the-bare-server")
+
+
+def measure_mlflow(model_dir: Path, record: dict) -> dict:
+    import joblib
+    import mlflow.sklearn
+
+    folder = WORK_DIR / "mlflow-model"
+    if folder.exists():
+        shutil.rmtree(folder)
+    mlflow.sklearn.save_model(joblib.load(model_dir / "model.pkl"), str(folder))
+    port = free_port("127.0.0.1")
+    mlflow_cli = Path(sys.executable).with_name("mlflow")
+    command = [str(mlflow_cli), "models", "serve", "-m", str(folder), "--env-manager", "local",
+               "-h", "127.0.0.1", "-p", str(port), "-w", "1"]
+    env = dict(os.environ, MLFLOW_TRACKING_URI=f"file://{WORK_DIR / 'mlruns'}")
+    env.update({name: "1" for name in THREAD_ENV_VARS})  # the same one thread as the service's worker
+    body = json.dumps({"dataframe_records": [record]}).encode("utf-8")
+    with running(command, env, "mlflow.log", WORK_DIR) as process:
+        wait_for(f"http://127.0.0.1:{port}/ping", process, "mlflow models serve")
+        return measure_http("mlflow", f"http://127.0.0.1:{port}/invocations", body, None)
+
+
+def measure_service(model_dir: Path, body: bytes) -> dict:
+    services = WORK_DIR / "services"
+    state = start(services, ServiceSpec(name="compare", model_dir=model_dir, port=0, workers=1))
+    try:
+        key = read_keys(Path(state["keys_file"]))["primaryKey"]
+        return measure_http("service", state["scoring_uri"], body, key)
+    finally:
+        stop(services, "compare")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, default=WORK_DIR / "compare.json")
+    parser.add_argument("--skip-mlflow", action="store_true", help="Leave MLflow out (when it is not installed).")
+    args = parser.parse_args()
+
+    model_dir = build_model()
+    record = one_record(model_dir)
+    body = json.dumps({"data": [record]}).encode("utf-8")
+    results = {"in_process": measure_in_process(model_dir)}
+    results["service"] = measure_service(model_dir, body)
+    results["bare"] = measure_bare(model_dir, body)
+    if not args.skip_mlflow:
+        results["mlflow"] = measure_mlflow(model_dir, record)
+
+    service, bare = results["service"], results["bare"]
+    ratios = {
+        "service_p50_over_bare_p50": round(service["p50_ms"] / bare["p50_ms"], 3),
+        "service_p99_over_bare_p99": round(service["p99_ms"] / bare["p99_ms"], 3),
+        "service_rps_over_bare_rps": round(service["requests_per_s_c8"] / bare["requests_per_s_c8"], 3),
+        "service_p50_over_in_process_predict_proba_p50": round(
+            service["p50_ms"] / results["in_process"]["predict_proba"]["p50_ms"], 1),
+    }
+    if "mlflow" in results:
+        mlflow_result = results["mlflow"]
+        ratios["service_rps_over_mlflow_rps"] = round(service["requests_per_s_c8"] / mlflow_result["requests_per_s_c8"], 3)
+        ratios["service_p50_over_mlflow_p50"] = round(service["p50_ms"] / mlflow_result["p50_ms"], 3)
+    results["ratios"] = ratios
+    results["machine"] = (f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}, "
+                          f"load average at end {os.getloadavg()[0]:.1f}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
