@@ -404,3 +404,21 @@ def test_failed_candidate_does_not_stop_run(monkeypatch, tmp_path):
     assert first["status"] == "Failed"
     assert "C" in first["error"]
     assert [child.iteration for child in result.leaderboard] == [1]
+
+
+@pytest.mark.parametrize(("primary_metric", "objective"), [
+    ("accuracy", "accuracy"),
+    ("AUC_weighted", "accuracy"),
+    ("average_precision_score_weighted", "accuracy"),
+    ("norm_macro_recall", "balanced_accuracy"),
+    ("precision_score_weighted", None),
+])
+def test_auto_threshold_objective_by_metric(primary_metric, objective):
+    assert AutoMLSettings(primary_metric=primary_metric).resolved_threshold_objective() == objective
+
+
+def test_threshold_objective_none_keeps_argmax():
+    X, y, schema = split(synthetic_frame())
+    result = run_automl(X, y, schema, AutoMLSettings(**FAST, iterations=1, threshold_objective=None))
+    assert result.threshold is None
+    assert result.model.threshold is None

@@ -43,7 +43,8 @@ def test_train_model_manifest_fields(trained):
     assert manifest["classes"] == ["no", "yes"]
     assert manifest["primary_metric"] == "AUC_weighted"
     assert 0.5 < manifest["metrics"]["AUC_weighted"] <= 1.0
-    assert manifest["threshold"] is None
+    assert 0 < manifest["threshold"] < 1
+    assert manifest["threshold_objective"] == "accuracy"
     assert manifest["algorithm"] == result.best.algorithm
     assert manifest["run_id"] == result.run_id
 

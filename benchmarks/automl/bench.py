@@ -4,8 +4,8 @@ Usage:
     LAB_DATA_DIR=FOLDER python benchmarks/automl/bench.py --budgets 10 60 --repeats 3 \
         --flaml-python /tmp/automl-venv/bin/python --out benchmarks/.work/automl.json
 
-Each run is its own process, so its peak memory (ru_maxrss) is its own; runs alternate between
-the systems so that load from other processes falls on both alike. Both train on
+Each run is its own process, so its peak memory (ru_maxrss) is its own. Runs alternate between
+the systems, so load from other processes falls on both alike. Both train on
 bankmarketing_train.csv only; bankmarketing_test.csv gives the final scores and nothing else.
 FLAML runs in another interpreter (``--flaml-python``) because it is not a project dependency;
 it needs ``flaml[automl]`` 2.x there and optimizes ``roc_auc``. The script prints a Markdown table
@@ -57,7 +57,8 @@ def run_ours(budget_seconds: float, seed: int, threshold_objective: str | None) 
     from lab.automl import AutoMLSettings, run_automl
 
     train, test, schema = load_split()
-    settings = AutoMLSettings(timeout_minutes=budget_seconds / 60, seed=seed, threshold_objective=threshold_objective)
+    settings = AutoMLSettings(timeout_minutes=budget_seconds / 60, seed=seed,
+                              threshold_objective=threshold_objective or "auto")
     started = time.monotonic()
     result = run_automl(train.drop(columns=[LABEL]), train[LABEL], schema, settings)
     elapsed = time.monotonic() - started
@@ -134,7 +135,7 @@ def main() -> int:
     plan = []
     for budget in args.budgets:
         for seed in range(args.repeats):
-            plan.append(("ours", budget, seed, None))
+            plan.append(("ours", budget, seed, "auto"))
             if args.flaml_python:
                 plan.append(("flaml", budget, seed, None))
     if args.f1_budget:

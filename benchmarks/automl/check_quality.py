@@ -31,7 +31,7 @@ def main() -> int:
     parser.add_argument("--iterations", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--primary-metric", default=AutoMLSettings.primary_metric)
-    parser.add_argument("--threshold-objective", default=None)
+    parser.add_argument("--threshold-objective", default="auto", help="auto, none, accuracy, f1 or balanced_accuracy")
     parser.add_argument("--drop", action="append", default=[])
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -40,8 +40,9 @@ def main() -> int:
     if test_path is None:
         print(f"set {lab_data.DATA_DIR_ENV} to the folder with {lab_data.TEST_FILENAME}", file=sys.stderr)
         return 2
+    objective = None if args.threshold_objective == "none" else args.threshold_objective
     settings = AutoMLSettings(timeout_minutes=args.timeout, iterations=args.iterations, seed=args.seed,
-                              primary_metric=args.primary_metric, threshold_objective=args.threshold_objective,
+                              primary_metric=args.primary_metric, threshold_objective=objective,
                               drop_columns=tuple(args.drop))
     with tempfile.TemporaryDirectory() as root:
         workspace = Workspace(root)

@@ -32,7 +32,7 @@ def ratio_table(table: dict) -> str:
     lines = ["| budget (s) | AUC_weighted ours / FLAML | accuracy ours / FLAML |", "|---|---|---|"]
     for (system, budget, objective), ours in sorted(table.items(), key=lambda item: item[0][1]):
         flaml = table.get(("flaml", budget, None))
-        if system != "ours" or objective is not None or flaml is None:
+        if system != "ours" or objective not in (None, "auto") or flaml is None:
             continue
         lines.append(f"| {budget:g} | {ours['AUC_weighted'] / flaml['AUC_weighted']:.4f} "
                      f"| {ours['accuracy'] / flaml['accuracy']:.4f} |")

@@ -510,7 +510,7 @@ class _Search:
         self._emit("leakage_comparison", comparison=comparison, metric=self.metric)
 
     def _tune_threshold(self, best: ChildRun) -> tuple[float | None, dict | None]:
-        objective = self.settings.threshold_objective
+        objective = self.settings.resolved_threshold_objective()
         if objective is None or len(self.classes) != 2:
             return None, None
         y_eval = self.y[self.eval_index]

@@ -14,6 +14,18 @@ PRIMARY_METRICS = (
     "precision_score_weighted",
 )
 THRESHOLD_OBJECTIVES = ("accuracy", "f1", "balanced_accuracy")
+AUTO = "auto"
+# What threshold_objective="auto" tunes for, by primary metric. The two ranking metrics get
+# accuracy, because they do not depend on the threshold and the predicted labels should be as
+# accurate as possible. norm_macro_recall is a rescaled balanced accuracy, so tuning for
+# balanced accuracy maximizes it. None keeps the most probable class.
+AUTO_THRESHOLD_OBJECTIVE = {
+    "accuracy": "accuracy",
+    "AUC_weighted": "accuracy",
+    "average_precision_score_weighted": "accuracy",
+    "norm_macro_recall": "balanced_accuracy",
+    "precision_score_weighted": None,
+}
 FAMILIES = ("LightGBM", "HistGradientBoosting", "RandomForest", "ExtraTrees", "LogisticRegression")
 
 
@@ -44,7 +56,8 @@ class AutoMLSettings:
     enable_ensembles: bool = True
     ensemble_iterations: int = 15
     ensemble_max_members: int = 12
-    threshold_objective: str | None = None
+    # "auto", one of THRESHOLD_OBJECTIVES, or None for the most probable class (binary tasks only).
+    threshold_objective: str | None = AUTO
     drop_columns: tuple[str, ...] = ()
     # Single-feature cross-validated AUC at or above this flags a column as suspected leakage.
     leakage_auc: float = 0.95
@@ -79,9 +92,11 @@ class AutoMLSettings:
             raise TrainingError(
                 f"invalid early_stopping_iterations {self.early_stopping_iterations!r}; use 1 or more"
             )
-        if self.threshold_objective is not None and self.threshold_objective not in THRESHOLD_OBJECTIVES:
+        allowed_objectives = (None, AUTO, *THRESHOLD_OBJECTIVES)
+        if self.threshold_objective not in allowed_objectives:
             raise TrainingError(
-                f"invalid threshold objective {self.threshold_objective!r}; use one of {', '.join(THRESHOLD_OBJECTIVES)}"
+                f"invalid threshold objective {self.threshold_objective!r}; use {AUTO!r}, none or one of "
+                f"{', '.join(THRESHOLD_OBJECTIVES)}"
             )
         unknown = [name for name in self.allowed_models if name not in FAMILIES]
         if unknown or not self.allowed_models:
@@ -89,6 +104,12 @@ class AutoMLSettings:
                 f"invalid allowed models {list(self.allowed_models)!r}; choose from {', '.join(FAMILIES)}"
             )
         return self
+
+    def resolved_threshold_objective(self) -> str | None:
+        """Return the objective the decision threshold is tuned for, with "auto" resolved."""
+        if self.threshold_objective == AUTO:
+            return AUTO_THRESHOLD_OBJECTIVE[self.primary_metric]
+        return self.threshold_objective
 
     def to_json(self) -> dict:
         out = asdict(self)

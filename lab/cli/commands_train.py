@@ -38,10 +38,12 @@ STATUS_STYLE = {"passed": "green", "done": "cyan", "alerted": "bold yellow"}
 @click.option("--early-stopping-iterations", type=click.IntRange(min=1), default=DEFAULTS.early_stopping_iterations,
               show_default=True, help="Stop when this many candidates in a row do not improve the best score.")
 @click.option("--no-early-stopping", is_flag=True, help="Keep searching until another exit criterion is met.")
-@click.option("--threshold-objective", type=click.Choice(THRESHOLD_OBJECTIVES + ("none",)), default="none",
+@click.option("--threshold-objective", type=click.Choice(("auto", *THRESHOLD_OBJECTIVES, "none")), default="auto",
               show_default=True,
-              help="Tune the decision threshold of a binary model on out-of-fold predictions to maximize "
-                   "this; 'none' keeps the most probable class.")
+              help="Tune the decision threshold of a binary model on out-of-fold predictions to maximize this. "
+                   "'auto' tunes for accuracy when the primary metric is accuracy, AUC_weighted or "
+                   "average_precision_score_weighted, for balanced_accuracy when it is norm_macro_recall, and "
+                   "keeps the most probable class for precision_score_weighted; 'none' always keeps it.")
 @click.option("--drop", "drop_columns", multiple=True, metavar="COLUMN",
               help="Train without this column (repeatable), e.g. a column flagged as target leakage.")
 @click.option("--allowed-models", multiple=True, type=click.Choice(FAMILIES),
