@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from imblearn import FunctionSampler
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 from lab import data as lab_data
@@ -16,8 +17,10 @@ from lab.automl import AutoMLSettings, run_automl
 from lab.automl import candidates as candidates_module
 from lab.automl import search as search_module
 from lab.automl.ensemble import greedy_selection
+from lab.automl.candidates import build_pipeline
 from lab.automl.guardrails import run_guardrails
 from lab.automl.metrics import classification_metrics
+from lab.automl.model import AutoMLModel, StackEnsemble
 from lab.automl.threshold import tune_threshold
 from lab.errors import TrainingError
 from lab.training import train_model
@@ -422,3 +425,15 @@ def test_threshold_objective_none_keeps_argmax():
     result = run_automl(X, y, schema, AutoMLSettings(**FAST, iterations=1, threshold_objective=None))
     assert result.threshold is None
     assert result.model.threshold is None
+
+
+def test_stack_model_fit_keeps_contract():
+    X, y, schema = split(synthetic_frame())
+    result = run_automl(X, y, schema, AutoMLSettings(**FAST, iterations=3))
+    stack = next(child for child in result.leaderboard if child.algorithm == "StackEnsemble")
+    members = [child.spec for child in result.leaderboard if child.spec is not None][:2]
+    pipelines = [build_pipeline(spec, result.model.roles, 2, SEED, 1) for spec in members]
+    model = AutoMLModel(StackEnsemble(pipelines, LogisticRegression()), result.model.roles).fit(X, y)
+    assert stack.members
+    assert list(model.classes_) == ["no", "yes"]
+    assert model.predict_proba(X).shape == (ROWS, 2)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from lab.automl.featurization import ColumnRoles, prepare_frame
 from lab.automl.metrics import PROBABILITY_CLIP, predict_labels
@@ -102,6 +103,16 @@ class StackEnsemble(ClassifierMixin, BaseEstimator):
     def __init__(self, estimators=None, meta_learner=None):
         self.estimators = estimators
         self.meta_learner = meta_learner
+
+    def fit(self, X, y, cv: int = 5, seed: int = 0):
+        """Fit the meta-learner on ``cv``-fold out-of-fold probabilities, then the members on all rows."""
+        folds = StratifiedKFold(cv, shuffle=True, random_state=seed)
+        probas = [cross_val_predict(clone(estimator), X, y, cv=folds, method="predict_proba")
+                  for estimator in self.estimators]
+        self.meta_learner = clone(self.meta_learner).fit(stack_features(probas), y)
+        self.estimators = [clone(estimator).fit(X, y) for estimator in self.estimators]
+        self.classes_ = np.unique(y)
+        return self
 
     def predict_proba(self, X) -> np.ndarray:
         features = stack_features([estimator.predict_proba(X) for estimator in self.estimators])

@@ -35,6 +35,10 @@ class AutoMLSettings:
 
     Times are in minutes, as Azure's ``experiment_timeout_minutes``. ``timeout_minutes`` covers
     the whole run: guardrails, search, ensembles and the final refit on all rows.
+
+    NOTE: the first candidate always runs to the end, and the time kept back for the refit is an
+    estimate from fold fit times, so a budget shorter than one candidate's cross-validation, or
+    cores busy with other work, can make the run take longer than ``timeout_minutes``.
     """
 
     primary_metric: str = "AUC_weighted"
