@@ -15,7 +15,7 @@ PRIMARY_METRICS = (
 )
 THRESHOLD_OBJECTIVES = ("accuracy", "f1", "balanced_accuracy")
 AUTO = "auto"
-# What threshold_objective="auto" tunes for, by primary metric. The two ranking metrics get
+# The objective that threshold_objective="auto" tunes for, by primary metric. The two ranking metrics get
 # accuracy, because they do not depend on the threshold and the predicted labels should be as
 # accurate as possible. norm_macro_recall is a rescaled balanced accuracy, so tuning for
 # balanced accuracy maximizes it. None keeps the most probable class.
@@ -37,8 +37,8 @@ class AutoMLSettings:
     the whole run: guardrails, search, ensembles and the final refit on all rows.
 
     NOTE: the first candidate always runs to the end, and the time kept back for the refit is an
-    estimate from fold fit times, so a budget shorter than one candidate's cross-validation, or
-    cores busy with other work, can make the run take longer than ``timeout_minutes``.
+    estimate from fold fit times. A budget shorter than one candidate's cross-validation, or cores
+    busy with other work, can therefore make the run take longer than ``timeout_minutes``.
     """
 
     primary_metric: str = "AUC_weighted"
@@ -82,12 +82,14 @@ class AutoMLSettings:
             )
         if not self.timeout_minutes > 0:
             raise TrainingError(f"invalid timeout {self.timeout_minutes!r} minutes; use a positive number such as 0.5 or 5")
+
         if self.iterations is not None and self.iterations < 1:
             raise TrainingError(f"invalid iterations {self.iterations!r}; use a whole number of at least 1")
         if self.n_cross_validations < 2:
             raise TrainingError(f"invalid n_cross_validations {self.n_cross_validations!r}; use 2 or more folds")
         if not 0 < self.validation_size < 0.5:
             raise TrainingError(f"invalid validation_size {self.validation_size!r}; use a fraction between 0 and 0.5")
+
         if self.max_concurrent_iterations is not None and self.max_concurrent_iterations < 1:
             raise TrainingError(
                 f"invalid max_concurrent_iterations {self.max_concurrent_iterations!r}; use 1 or more"
@@ -96,12 +98,21 @@ class AutoMLSettings:
             raise TrainingError(
                 f"invalid early_stopping_iterations {self.early_stopping_iterations!r}; use 1 or more"
             )
+
         allowed_objectives = (None, AUTO, *THRESHOLD_OBJECTIVES)
         if self.threshold_objective not in allowed_objectives:
             raise TrainingError(
                 f"invalid threshold objective {self.threshold_objective!r}; use {AUTO!r}, none or one of "
                 f"{', '.join(THRESHOLD_OBJECTIVES)}"
             )
+        if self.ensemble_iterations < 1 or self.ensemble_max_members < 2:
+            raise TrainingError(
+                f"invalid ensemble settings (iterations {self.ensemble_iterations!r}, max members "
+                f"{self.ensemble_max_members!r}); use at least 1 iteration and 2 members, or disable ensembles"
+            )
+        if not 0.5 < self.leakage_auc <= 1.0:
+            raise TrainingError(f"invalid leakage_auc {self.leakage_auc!r}; use an AUC above 0.5 and at most 1.0")
+
         unknown = [name for name in self.allowed_models if name not in FAMILIES]
         if unknown or not self.allowed_models:
             raise TrainingError(
