@@ -151,10 +151,14 @@ def check_hash(path: Path, expected_sha256: str | None) -> str:
     if expected_sha256 is None and path.name == OFFICIAL_FILENAME:
         expected_sha256 = OFFICIAL_SHA256
     if expected_sha256 is not None and actual != expected_sha256.lower():
-        raise DataError(
-            f"{path}: sha256 is {actual}, expected {expected_sha256}; the file is damaged or a different "
-            f"version: download it again (delete it and rerun `lab data`) or pass --sha256 for another file"
-        )
+        if expected_sha256 == OFFICIAL_SHA256:
+            hint = (
+                f"if it is the official file, it is damaged: delete it and rerun `lab data` to download it again; "
+                f"if it is your own file with that name, rename it or pass --sha256 {actual}"
+            )
+        else:
+            hint = "the file changed or is not the one expected: check --sha256 or use the right file"
+        raise DataError(f"{path}: sha256 is {actual}, expected {expected_sha256}; {hint}")
     return actual
 
 

@@ -129,3 +129,11 @@ def test_resolve_source_data_dir_without_file(monkeypatch, tmp_path):
     monkeypatch.setenv(lab_data.DATA_DIR_ENV, str(tmp_path))
     with pytest.raises(DataError, match="must contain bankmarketing_train.csv"):
         lab_data.resolve_source()
+
+
+def test_check_hash_own_file_with_official_name_suggests_sha256(tmp_path):
+    path = write(tmp_path / lab_data.OFFICIAL_FILENAME, "a,y\n1,no\n2,yes\n")
+    actual = lab_data.sha256_of(path)
+    with pytest.raises(DataError, match=f"rename it or pass --sha256 {actual}"):
+        lab_data.check_hash(path, None)
+    assert lab_data.check_hash(path, actual) == actual

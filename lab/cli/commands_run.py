@@ -28,9 +28,10 @@ from local_scoring.process import DEFAULT_SERVICE_NAME
               help="Metric the search optimizes (Azure names, e.g. accuracy, AUC_weighted).")
 @click.option("--timeout", "timeout_minutes", default=4.0, show_default=True, type=click.FloatRange(min=0.05),
               help="Training budget in minutes (experiment_timeout_minutes).")
-@click.option("--threshold-objective", type=click.Choice(["accuracy", "f1", "balanced_accuracy", "none"]),
-              default="none", show_default=True,
-              help="Tune the decision threshold on out-of-fold predictions for this; 'none' keeps the most probable class.")
+@click.option("--threshold-objective", type=click.Choice(["auto", "accuracy", "f1", "balanced_accuracy", "none"]),
+              default="auto", show_default=True,
+              help="Tune the decision threshold on out-of-fold predictions for this, as `lab train` does; "
+                   "'none' keeps the most probable class.")
 @click.option("--drop", "drop_columns", multiple=True, metavar="COLUMN",
               help="Train without this column (repeatable), e.g. one flagged as target leakage.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Random seed of the search.")
