@@ -9,7 +9,9 @@ One run on this machine, the same model everywhere, one worker process per serve
 - ``in_process``: ``predict_proba`` (and ``predict``) on one prepared record, the floor.
 
 Latency is measured with one request in flight (p50, p99); throughput with 8 in flight. Every
-HTTP target gets the same client (``lab.loadtest``) and a one-record body.
+HTTP target gets the same client (``lab.loadtest``) and a one-record body. All servers run at
+once and are measured in turn, ROUNDS times. Each figure is the median over the rounds, so a
+change in the machine's load hits every target alike.
 
     LAB_DATA_DIR=/path/to/data python benchmarks/serving/compare.py
 """
@@ -46,16 +48,16 @@ from local_scoring.process import (  # noqa: E402
     stop,
 )
 
+ROUNDS = 3
 WARMUP_REQUESTS = 200
-LATENCY_REQUESTS = 1_000
-THROUGHPUT_REQUESTS = 3_000
+LATENCY_REQUESTS = 500
+THROUGHPUT_REQUESTS = 1_000
 THROUGHPUT_CONCURRENCY = 8
-IN_PROCESS_CALLS = 2_000
+IN_PROCESS_CALLS = 1_000
 READY_TIMEOUT_S = 180
 
 
 def measure_http(name: str, uri: str, body: bytes, key: str | None) -> dict:
-    run_load_test(uri, body, key, WARMUP_REQUESTS, 1)
     latency = run_load_test(uri, body, key, LATENCY_REQUESTS, 1)
     throughput = run_load_test(uri, body, key, THROUGHPUT_REQUESTS, THROUGHPUT_CONCURRENCY)
     result = {
@@ -66,6 +68,16 @@ def measure_http(name: str, uri: str, body: bytes, key: str | None) -> dict:
     }
     print(f"{name}: {result}", flush=True)
     return result
+
+
+def median_of(rounds: list[dict]) -> dict:
+    """Return the median of each figure over the rounds; ``failed`` is summed instead."""
+    if isinstance(rounds[0].get("p50_ms"), (int, float)):
+        merged = {name: round(statistics.median(r[name] for r in rounds), 3) for name in rounds[0] if name != "failed"}
+        if "failed" in rounds[0]:
+            merged["failed"] = sum(r["failed"] for r in rounds)
+        return merged
+    return {name: median_of([r[name] for r in rounds]) for name in rounds[0]}
 
 
 def measure_in_process(model_dir: Path) -> dict:
@@ -130,7 +142,9 @@ def running(command: list[str], env: dict, log_name: str, cwd: Path):
             process.wait()
 
 
-def measure_bare(model_dir: Path, body: bytes) -> dict:
+@contextlib.contextmanager
+def bare_server(model_dir: Path):
+    """Yield the scoring URI of the bare inference server (no front) on a loopback port."""
     folder = WORK_DIR / "bare"
     folder.mkdir(parents=True, exist_ok=True)
     entry_script = folder / "score.py"
@@ -143,35 +157,42 @@ def measure_bare(model_dir: Path, body: bytes) -> dict:
                "azureml_inference_server_http.server.create_app:create()"]
     with running(command, env, "bare.log", folder) as process:
         wait_for(f"http://127.0.0.1:{port}/", process, "the bare inference server")
-        return measure_http("bare", f"http://127.0.0.1:{port}/score", body, "unused-by-the-bare-server")
+        yield f"http://127.0.0.1:{port}/score"
 
 
-def measure_mlflow(model_dir: Path, record: dict) -> dict:
+@contextlib.contextmanager
+def mlflow_server(model_dir: Path):
+    """Yield the invocations URI of ``mlflow models serve`` for the same model."""
     import joblib
     import mlflow.sklearn
 
     folder = WORK_DIR / "mlflow-model"
     if folder.exists():
         shutil.rmtree(folder)
-    mlflow.sklearn.save_model(joblib.load(model_dir / "model.pkl"), str(folder))
+    # cloudpickle as the model file itself is a pickle: MLflow's default (skops) refuses the
+    # gradient-boosting tree types unless each is listed as trusted.
+    mlflow.sklearn.save_model(joblib.load(model_dir / "model.pkl"), str(folder),
+                              serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE)
     port = free_port("127.0.0.1")
     mlflow_cli = Path(sys.executable).with_name("mlflow")
     command = [str(mlflow_cli), "models", "serve", "-m", str(folder), "--env-manager", "local",
                "-h", "127.0.0.1", "-p", str(port), "-w", "1"]
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"file://{WORK_DIR / 'mlruns'}")
     env.update({name: "1" for name in THREAD_ENV_VARS})  # the same one thread as the service's worker
-    body = json.dumps({"dataframe_records": [record]}).encode("utf-8")
+    # MLflow starts uvicorn by name, so this environment's bin folder must be on PATH.
+    env["PATH"] = f"{mlflow_cli.parent}{os.pathsep}{env.get('PATH', '')}"
     with running(command, env, "mlflow.log", WORK_DIR) as process:
         wait_for(f"http://127.0.0.1:{port}/ping", process, "mlflow models serve")
-        return measure_http("mlflow", f"http://127.0.0.1:{port}/invocations", body, None)
+        yield f"http://127.0.0.1:{port}/invocations"
 
 
-def measure_service(model_dir: Path, body: bytes) -> dict:
+@contextlib.contextmanager
+def scoring_service(model_dir: Path):
+    """Yield the scoring URI and primary key of the local scoring service."""
     services = WORK_DIR / "services"
     state = start(services, ServiceSpec(name="compare", model_dir=model_dir, port=0, workers=1))
     try:
-        key = read_keys(Path(state["keys_file"]))["primaryKey"]
-        return measure_http("service", state["scoring_uri"], body, key)
+        yield state["scoring_uri"], read_keys(Path(state["keys_file"]))["primaryKey"]
     finally:
         stop(services, "compare")
 
@@ -185,11 +206,29 @@ def main() -> int:
     model_dir = build_model()
     record = one_record(model_dir)
     body = json.dumps({"data": [record]}).encode("utf-8")
-    results = {"in_process": measure_in_process(model_dir)}
-    results["service"] = measure_service(model_dir, body)
-    results["bare"] = measure_bare(model_dir, body)
-    if not args.skip_mlflow:
-        results["mlflow"] = measure_mlflow(model_dir, record)
+    mlflow_body = json.dumps({"dataframe_records": [record]}).encode("utf-8")
+    with contextlib.ExitStack() as stack:
+        service_uri, key = stack.enter_context(scoring_service(model_dir))
+        targets = {
+            "service": (service_uri, body, key),
+            "bare": (stack.enter_context(bare_server(model_dir)), body, "unused-by-the-bare-server"),
+        }
+        if not args.skip_mlflow:
+            targets["mlflow"] = (stack.enter_context(mlflow_server(model_dir)), mlflow_body, None)
+        for uri, target_body, target_key in targets.values():
+            run_load_test(uri, target_body, target_key, WARMUP_REQUESTS, 1)
+        rounds: dict[str, list[dict]] = {name: [] for name in ["in_process", *targets]}
+        for number in range(1, ROUNDS + 1):
+            print(f"round {number} of {ROUNDS}", flush=True)
+            rounds["in_process"].append(measure_in_process(model_dir))
+            # Each round starts with another target, so no target always follows the in-process run.
+            names = list(targets)
+            names = names[number % len(names):] + names[:number % len(names)]
+            for name in names:
+                uri, target_body, target_key = targets[name]
+                rounds[name].append(measure_http(name, uri, target_body, target_key))
+    results = {name: median_of(values) for name, values in rounds.items()}
+    results["rounds"] = ROUNDS
 
     service, bare = results["service"], results["bare"]
     ratios = {
