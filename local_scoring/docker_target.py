@@ -23,6 +23,8 @@ import logging
 import os
 import re
 import shutil
+import tarfile
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -100,18 +102,38 @@ def project_root() -> Path | None:
     return None
 
 
+def image_source_files(root: Path) -> list[Path]:
+    """Return the project files the image is built from, without caches and downloaded wheels."""
+    files = []
+    for name in IMAGE_SOURCES:
+        top = root / name
+        for path in [top] if top.is_file() else sorted(top.rglob("*")) if top.is_dir() else []:
+            relative = path.relative_to(root).as_posix()
+            if path.is_file() and "__pycache__" not in relative and not relative.startswith(WHEELHOUSE + "/"):
+                files.append(path)
+    return files
+
+
 def source_digest(root: Path) -> str:
     """Return the sha256 of the project files the image is built from (paths and contents)."""
     digest = hashlib.sha256()
-    for name in IMAGE_SOURCES:
-        top = root / name
-        files = [top] if top.is_file() else sorted(top.rglob("*")) if top.is_dir() else []
-        for path in files:
-            relative = path.relative_to(root).as_posix()
-            if not path.is_file() or "__pycache__" in relative or relative.startswith("local_scoring/docker/wheelhouse/"):
-                continue
-            digest.update(relative.encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
+    for path in image_source_files(root):
+        digest.update(path.relative_to(root).as_posix().encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+def write_build_context(root: Path, handle) -> None:
+    """Write the image's build context as a tar archive: the sources and the wheelhouse only.
+
+    Building from the repository folder itself would also send the workspace, git history and
+    benchmark output to the engine. The GNU format is used because the docker CLI does not
+    recognize a piped archive that starts with a PAX header.
+    """
+    with tarfile.open(fileobj=handle, mode="w|", format=tarfile.GNU_FORMAT) as archive:
+        for path in image_source_files(root):
+            archive.add(path, arcname=path.relative_to(root).as_posix(), recursive=False)
+        for path in sorted((root / WHEELHOUSE).iterdir()) if (root / WHEELHOUSE).is_dir() else []:
+            archive.add(path, arcname=path.relative_to(root).as_posix(), recursive=False)
 
 
 def default_build_args(client, root: Path) -> dict[str, str]:
@@ -169,10 +191,13 @@ def ensure_image(client, image: str) -> None:
     logger.info("building image %s from %s (base %s, %s); this takes minutes the first time",
                 image, root, build_args["BASE_IMAGE"], "stale" if existing is not None else "missing")
     try:
-        client.images.build(
-            path=str(root), dockerfile="local_scoring/Dockerfile", tag=image, buildargs=build_args, rm=True,
-            labels={LABEL_SOURCE_DIGEST: digest},
-        )
+        with tempfile.TemporaryFile() as context:
+            write_build_context(root, context)
+            context.seek(0)
+            client.images.build(
+                fileobj=context, custom_context=True, dockerfile="local_scoring/Dockerfile", tag=image,
+                buildargs={**build_args, "SOURCE_DIGEST": digest}, rm=True,
+            )
     except BuildError as exc:
         output = [str(entry.get("stream", entry.get("error", ""))).strip() for entry in exc.build_log]
         tail = " | ".join(line for line in output if line)[-400:]
@@ -245,8 +270,7 @@ def start(services_root: Path, spec: ServiceSpec) -> dict:
     keys_file = folder / service_keys.KEYS_FILE
     keys = service_keys.read_keys(keys_file) if keys_file.is_file() else service_keys.write_keys(keys_file)
     entry_script = folder / process.ENTRY_SCRIPT
-    template = spec.entry_script or Path(__file__).parent / "templates" / "score.py"
-    shutil.copyfile(template, entry_script)
+    shutil.copyfile(process.entry_template(spec), entry_script)
     for name in (LOG_FILE, REQUEST_LOG):
         (folder / name).touch()
 

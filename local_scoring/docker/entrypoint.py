@@ -9,6 +9,8 @@ The image sets the same environment variables as the process target (``AZUREML_M
   used (``lab deploy --target docker`` mounts the service folder, so `lab keys regenerate`
   reaches the container).
 - ``LAB_PORT``: the front's port inside the container (default 5001).
+- ``LAB_PAYLOAD_STYLE``: ``v1`` or ``v2``, which of the image's entry scripts to run (score.py
+  or score_v2.py in ``AML_APP_ROOT``); unset, ``AZUREML_ENTRY_SCRIPT`` is used as it is.
 - ``LAB_SERVER_LOG``: a file that receives a copy of the server's output, beside the container log.
 - ``LAB_SKIP_REQUIREMENTS_CHECK=1``: start even when the model's requirements.txt pins other
   versions than the image has.
@@ -36,6 +38,7 @@ KEY_VARIABLES = {"primaryKey": "LAB_PRIMARY_KEY", "secondaryKey": "LAB_SECONDARY
 MIN_KEY_CHARS = 16
 DEFAULT_PORT = 5001
 MODEL_FILES = ("model.pkl", "schema.json", "sample.json")
+ENTRY_SCRIPTS = {"v1": "score.py", "v2": "score_v2.py"}
 
 
 def prepare_keys(env: dict[str, str]) -> Path:
@@ -124,6 +127,16 @@ def check_requirements(model_dir: Path, env: dict[str, str]) -> None:
     )
 
 
+def choose_entry_script(env: dict[str, str]) -> None:
+    """Point ``AZUREML_ENTRY_SCRIPT`` at the image's script for ``LAB_PAYLOAD_STYLE``, when it is set."""
+    style = env.get("LAB_PAYLOAD_STYLE", "").strip()
+    if not style:
+        return
+    if style not in ENTRY_SCRIPTS:
+        raise ServiceError(f"LAB_PAYLOAD_STYLE must be v1 or v2, got {style[:20]!r}")
+    env["AZUREML_ENTRY_SCRIPT"] = str(Path(env.get("AML_APP_ROOT", ".")) / ENTRY_SCRIPTS[style])
+
+
 def gunicorn_command(env: dict[str, str]) -> list[str]:
     """Return the gunicorn command of the process target, bound to every interface of the container."""
     port = env.get("LAB_PORT", str(DEFAULT_PORT))
@@ -171,6 +184,7 @@ def main() -> None:
     env = dict(os.environ)
     try:
         prepare_keys(env)
+        choose_entry_script(env)
         model_dir = Path(env.get("AZUREML_MODEL_DIR", ""))
         check_model_dir(model_dir)
         check_requirements(model_dir, env)
