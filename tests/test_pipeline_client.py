@@ -38,7 +38,7 @@ class RecordingAzure(BaseHTTPRequestHandler):
 
     def do_GET(self):
         self.server.requests.append({"method": "GET", "path": self.path, "headers": dict(self.headers), "body": b""})
-        self._reply(200, {"runId": RUN_ID, "status": "Completed"})
+        self._reply(200, {"runId": RUN_ID, "status": self.server.run_status})
 
     def _reply(self, status, payload):
         data = json.dumps(payload).encode()
@@ -57,6 +57,7 @@ def azure():
     server = ThreadingHTTPServer(("127.0.0.1", 0), RecordingAzure)
     server.requests = []
     server.reply_status = 200
+    server.run_status = "Completed"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -169,3 +170,39 @@ def test_client_imports_no_azure_sdk():
     code = "import sys, lab.pipelines.client; print(sorted(m for m in sys.modules if m.startswith('azureml')))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_wait_timeout_says_run_goes_on(azure):
+    azure.run_status = "Running"
+    with pytest.raises(client.WaitTimeout) as caught:
+        client.wait_for_run(endpoint_of(azure), AAD_TOKEN, "exp", RUN_ID, timeout_seconds=0.2, poll_seconds=0.05)
+    message = str(caught.value)
+    assert message.startswith(f"stopped waiting after 0.2 s: run {RUN_ID} is still running and goes on")
+    # The stand-in is on loopback, so the message points at the local command.
+    assert f"`lab pipeline run-status {RUN_ID} --wait`" in message
+    assert caught.value.last_status == "Running"
+
+
+def test_wait_timeout_for_azure_names_cloud_command():
+    error = client.WaitTimeout(RUN_ID, "NotStarted", 30, "https://westeurope.api.azureml.ms" + AZURE_PATH, "exp")
+    assert "is still NotStarted and goes on" in str(error)
+    assert f"`lab cloud pipeline status --run-id {RUN_ID} --experiment exp --follow`" in str(error)
+
+
+@pytest.mark.parametrize("timeout_seconds", [0, -1, float("nan")])
+def test_wait_rejects_bad_timeout_before_polling(azure, timeout_seconds):
+    with pytest.raises(ValueError, match="timeout_seconds must be a positive number"):
+        client.wait_for_run(endpoint_of(azure), AAD_TOKEN, "exp", RUN_ID, timeout_seconds=timeout_seconds)
+    assert azure.requests == []
+
+
+@pytest.mark.parametrize("name", ["bad name!", "", "-leading-dash", "x" * 256, "../../etc"])
+def test_invalid_experiment_name_rejected(name):
+    with pytest.raises(TriggerError, match="invalid experiment name"):
+        client.build_submit_request("https://westeurope.api.azureml.ms" + AZURE_PATH, AAD_TOKEN, name)
+
+
+def test_display_status_lowercases_azure_names():
+    assert client.display_status("Completed") == "completed"
+    assert client.display_status("Queued") == "queued"
+    assert client.display_status("NotStarted") == "NotStarted"

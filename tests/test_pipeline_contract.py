@@ -86,9 +86,49 @@ def test_create_pipeline_unknown_dataset(workspace):
         definition.create_pipeline(workspace, "missing")
 
 
-def test_create_pipeline_rejects_bad_default(workspace):
-    with pytest.raises(PipelineError, match="timeout_minutes"):
-        definition.create_pipeline(workspace, "tiny", timeout_minutes=0)
+@pytest.mark.parametrize("timeout_minutes", [0, float("nan"), float("inf"), definition.MAX_TIMEOUT_MINUTES + 1])
+def test_create_pipeline_rejects_bad_default(workspace, timeout_minutes):
+    with pytest.raises(PipelineError, match=r"^invalid --timeout: parameter 'timeout_minutes' .*; pass another --timeout$"):
+        definition.create_pipeline(workspace, "tiny", timeout_minutes=timeout_minutes)
+
+
+def test_timeout_parameter_declares_range(workspace):
+    created = definition.create_pipeline(workspace, "tiny")
+    declared = created.to_json()["parameters"][0]
+    assert declared["name"] == "timeout_minutes"
+    assert declared["minimum"] == 0.0
+    assert declared["maximum"] == 24 * 60
+    assert declared["unit"] == "minutes"
+
+
+def stored_without_maximum(workspace, default) -> definition.PipelineDefinition:
+    """Rewrite a stored definition as one written before timeout_minutes had an upper bound."""
+    created = definition.create_pipeline(workspace, "tiny")
+    path = created.path / definition.PIPELINE_FILE
+    data = json.loads(path.read_text())
+    for parameter in data["parameters"]:
+        parameter.pop("maximum")
+        parameter.pop("unit")
+        if parameter["name"] == "timeout_minutes":
+            parameter["default"] = default
+    path.write_text(json.dumps(data))
+    return definition.get_pipeline(workspace, created.ref)
+
+
+def test_old_definition_gets_upper_bound(workspace):
+    old = stored_without_maximum(workspace, 20.0)
+    with pytest.raises(RequestError, match="at most 1440, got 1e\\+308") as caught:
+        old.resolve_parameters({"timeout_minutes": 1e308})
+    assert caught.value.status == 400
+
+
+def test_old_definition_default_out_of_range(workspace):
+    old = stored_without_maximum(workspace, 100000)
+    with pytest.raises(RequestError, match="^the default of pipeline bankmarketing-train:1 is invalid: ") as caught:
+        old.resolve_parameters({})
+    assert caught.value.status == 400
+    assert "assign timeout_minutes in ParameterAssignments" in str(caught.value)
+    assert old.resolve_parameters({"timeout_minutes": 5}) == {"timeout_minutes": 5.0, "primary_metric": "AUC_weighted"}
 
 
 def test_create_pipeline_rejects_bad_name(workspace):
@@ -106,6 +146,7 @@ def test_primary_metrics_match_automl():
         ("timeout_minutes", 5, 5.0),
         ("timeout_minutes", 0.25, 0.25),
         ("timeout_minutes", "20", 20.0),
+        ("timeout_minutes", 1440, 1440.0),
         ("primary_metric", "accuracy", "accuracy"),
     ],
 )
@@ -120,7 +161,11 @@ def test_parameter_coerce_accepts(workspace, name, value, expected):
         ("timeout_minutes", "twenty", "parameter 'timeout_minutes' expects a number, got 'twenty'"),
         ("timeout_minutes", True, "parameter 'timeout_minutes' expects a number, got True"),
         ("timeout_minutes", [1], "parameter 'timeout_minutes' expects a number, got [1]"),
-        ("timeout_minutes", -1, "parameter 'timeout_minutes' must be greater than 0, got -1.0"),
+        ("timeout_minutes", -1, "parameter 'timeout_minutes' must be greater than 0 and at most 1440 minutes, "
+                                "got -1.0"),
+        ("timeout_minutes", 1e308, "parameter 'timeout_minutes' must be greater than 0 and at most 1440 minutes, "
+                                   "got 1e+308"),
+        ("timeout_minutes", "1440.5", "parameter 'timeout_minutes' must be greater than 0 and at most 1440 minutes"),
         ("primary_metric", 3, "parameter 'primary_metric' expects a string, got 3"),
         ("primary_metric", "f1", "parameter 'primary_metric' must be one of"),
         ("max_depth", 3, "parameter 'max_depth' is not declared by pipeline bankmarketing-train:1"),
@@ -154,6 +199,27 @@ def test_token_readable_by_others_rejected(workspace, token):
     os.chmod(auth.token_path(workspace), 0o644)
     with pytest.raises(PipelineError, match="readable by other users"):
         auth.read_token(workspace)
+
+
+def test_token_folder_open_to_others_rejected(workspace, token):
+    os.chmod(auth.token_path(workspace).parent, 0o755)
+    with pytest.raises(PipelineError, match="has mode 0755 and is open to other users"):
+        auth.read_token(workspace)
+
+
+def test_rotate_restores_token_folder_mode(workspace, token):
+    os.chmod(auth.token_path(workspace).parent, 0o755)
+    rotated = auth.get_or_create_token(workspace, rotate=True)
+    assert stat.S_IMODE(os.stat(auth.token_path(workspace).parent).st_mode) == 0o700
+    assert auth.read_token(workspace) == rotated
+
+
+def test_submit_with_open_token_folder_500(api, workspace, published, token):
+    os.chmod(auth.token_path(workspace).parent, 0o755)
+    response = api.handle(submit_request(published, token, {"ExperimentName": "exp"}))
+    assert response.status == 500
+    assert response.body["error"]["message"] == "the endpoint cannot check tokens; see the endpoint log"
+    assert runs.list_runs(workspace) == []
 
 
 def test_bearer_token_parsing():
@@ -221,6 +287,47 @@ def test_submit_unknown_pipeline_404(api, published, token):
     response = api.handle(request)
     assert response.status == 404
     assert response.body["error"]["message"].startswith("no published pipeline with id 00000000-")
+
+
+def test_submit_too_long_timeout_400(api, workspace, published, token):
+    response = api.handle(submit_request(published, token, {
+        "ExperimentName": "exp", "ParameterAssignments": {"timeout_minutes": 1e308},
+    }))
+    assert response.status == 400
+    assert response.body == {"error": {"code": "UserError", "message":
+                             "parameter 'timeout_minutes' must be greater than 0 and at most 1440 minutes, got 1e+308"}}
+    assert runs.list_runs(workspace) == []
+
+
+def test_404_messages_hide_workspace_path(api, workspace, published, token):
+    headers = {TOKEN_HEADER: f"Bearer {token}"}
+    unknown = "00000000-0000-0000-0000-000000000000"
+    requests = [
+        Request("POST", published.submit_path.replace(published.id, unknown), headers, b'{"ExperimentName": "e"}'),
+        Request("GET", f"{publish.HISTORY_PREFIX}/runs/{unknown}", headers),
+    ]
+    for request in requests:
+        response = api.handle(request)
+        assert response.status == 404
+        message = response.body["error"]["message"]
+        assert str(workspace.root.resolve()) not in message
+        assert str(workspace.root) not in message
+
+
+def test_run_status_hides_workspace_path(api, workspace, published, token):
+    run_id = api.handle(submit_request(published, token, {"ExperimentName": "exp"})).body["Id"]
+    log = runs.run_dir(workspace, run_id).resolve() / "steps" / "automl_module" / "log.txt"
+
+    def fail(data):
+        data["steps"][0]["error"] = f"the step process was killed by SIGKILL; see {log}"
+        runs.finish_run(data, runs.FAILED, f"step automl_module failed: see {log}")
+
+    runs.update_run(workspace, run_id, fail)
+    response = api.handle(Request("GET", f"{publish.HISTORY_PREFIX}/runs/{run_id}", {TOKEN_HEADER: f"Bearer {token}"}))
+    relative = f"<workspace>/pipelines/runs/{run_id}/steps/automl_module/log.txt"
+    assert response.body["error"] == f"step automl_module failed: see {relative}"
+    assert response.body["steps"][0]["error"] == f"the step process was killed by SIGKILL; see {relative}"
+    assert str(workspace.root.resolve()) not in json.dumps(response.body)
 
 
 def test_submit_unknown_pipeline_needs_token(api, published, token):

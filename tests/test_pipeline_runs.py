@@ -12,6 +12,9 @@ import sys
 
 import pytest
 
+from click.testing import CliRunner
+
+from lab.cli import cli
 from lab.data import register_dataset
 from lab.pipelines import auth, definition, publish, runs
 from lab.pipelines.api import PipelineApi, Request
@@ -131,8 +134,35 @@ def test_runner_alive_rejects_recycled_pid(standin):
 
 def test_output_of_queued_run_unavailable(workspace):
     run = queue_run(workspace)
-    with pytest.raises(PipelineError, match="step automl_module is queued"):
+    with pytest.raises(PipelineError, match="step automl_module is queued") as caught:
         run.get_pipeline_output("metrics_data")
+    assert str(caught.value).endswith(f"wait for the run with `lab pipeline run-status {run.id} --wait`")
+
+
+def test_output_of_canceled_run_says_trigger_again(workspace):
+    run = queue_run(workspace)
+    cancel_run(workspace, run.id)
+    with pytest.raises(PipelineError, match="step automl_module is canceled") as caught:
+        runs.get_run(workspace, run.id).get_pipeline_output("metrics_data")
+    message = str(caught.value)
+    assert "the run has ended (canceled), so this output will never be written" in message
+    assert message.endswith("trigger the pipeline again")
+    assert "--wait" not in message
+
+
+def test_cancel_unknown_run(workspace):
+    unknown = "11111111-1111-1111-1111-111111111111"
+    with pytest.raises(runs.RunNotFound, match=f"no pipeline run {unknown}"):
+        cancel_run(workspace, unknown)
+    assert not runs.run_dir(workspace, unknown).exists()
+
+
+def test_cli_cancel_unknown_run(workspace):
+    unknown = "11111111-1111-1111-1111-111111111111"
+    result = CliRunner().invoke(cli, ["--workspace", str(workspace.root), "pipeline", "cancel", unknown])
+    assert result.exit_code == 8
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert f"error: no pipeline run {unknown}" in result.output
 
 
 def test_unknown_output_name(workspace):
@@ -153,5 +183,6 @@ def test_list_runs_in_creation_order(workspace):
 
 def test_wait_times_out(workspace):
     run = queue_run(workspace)
-    with pytest.raises(PipelineError, match="is still queued after 0.3 s"):
+    with pytest.raises(PipelineError, match="is still queued after 0.3 s and goes on") as caught:
         run.wait(timeout_seconds=0.3, poll_seconds=0.1)
+    assert f"follow it with `lab pipeline run-status {run.id} --wait`" in str(caught.value)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
@@ -13,6 +15,16 @@ from lab.pipelines.errors import PipelineError
 from lab.pipelines.server import DEFAULT_HOST, DEFAULT_PORT, PipelineServer, running_server_url
 
 EXPERIMENT_DEFAULT = "pipeline-rest-endpoint"
+POSITIVE_SECONDS = click.FloatRange(min=0, min_open=True)
+
+
+def _merge_alias(value, alias_value, option: str, alias: str):
+    """Return the value of ``option`` or of its hidden old name ``alias``; raise if both are given."""
+    if alias_value is None:
+        return value
+    if value is not None:
+        raise click.UsageError(f"{alias} is the old name of {option}; pass only {option}")
+    return alias_value
 
 
 @click.group("pipeline")
@@ -24,15 +36,22 @@ def pipeline_group():
 @click.option("--name", default=definition.DEFAULT_PIPELINE_NAME, show_default=True, help="Pipeline name.")
 @click.option("--dataset", "dataset_ref", help="Dataset as NAME or NAME:VERSION (default: the newest registered).")
 @click.option("--model-name", help="Name to register the best model under (default: bankmarketing-automl).")
-@click.option("--timeout-minutes", type=float, default=definition.DEFAULT_TIMEOUT_MINUTES, show_default=True,
-              help="Default AutoML time budget in minutes (parameter timeout_minutes).")
+@click.option("--timeout", "timeout_minutes", type=float, metavar="MINUTES",
+              help=f"Default AutoML time budget in minutes, as for `lab train` (parameter timeout_minutes); "
+                   f"greater than 0 and at most {definition.MAX_TIMEOUT_MINUTES:g} (24 hours). "
+                   f"[default: {definition.DEFAULT_TIMEOUT_MINUTES:g}]")
+@click.option("--timeout-minutes", "timeout_minutes_alias", type=float, hidden=True)
 @click.option("--primary-metric", type=click.Choice(definition.PRIMARY_METRICS),
               default=definition.DEFAULT_PRIMARY_METRIC, show_default=True,
               help="Default primary metric (parameter primary_metric).")
 @click.option("--description", default="", help="Free text stored with the pipeline.")
 @click.pass_obj
-def create_command(workspace, name, dataset_ref, model_name, timeout_minutes, primary_metric, description):
+def create_command(workspace, name, dataset_ref, model_name, timeout_minutes, timeout_minutes_alias, primary_metric,
+                   description):
     """Store a new pipeline version: an AutoML step, then registration of the best model."""
+    timeout_minutes = _merge_alias(timeout_minutes, timeout_minutes_alias, "--timeout", "--timeout-minutes")
+    if timeout_minutes is None:
+        timeout_minutes = definition.DEFAULT_TIMEOUT_MINUTES
     created = definition.create_pipeline(
         workspace, dataset_ref, name=name, model_name=model_name, timeout_minutes=timeout_minutes,
         primary_metric=primary_metric, description=description,
@@ -86,6 +105,11 @@ def serve_command(workspace, host, port, max_concurrent_runs):
 
 def _serve(workspace, host, port, max_concurrent_runs, announce) -> None:
     auth.get_or_create_token(workspace)
+    # The endpoint logs one access line per request and its run decisions at INFO, which the
+    # default verbosity (warnings only) would hide; `-vv` still shows debug lines.
+    endpoint_logger = logging.getLogger("lab.pipelines")
+    if endpoint_logger.getEffectiveLevel() > logging.INFO:
+        endpoint_logger.setLevel(logging.INFO)
     try:
         server = PipelineServer(workspace, host, port, max_concurrent_runs)
     except OSError as exc:
@@ -129,17 +153,28 @@ def list_command(workspace):
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
               help="Parameter assignment; repeat for several. Values are read as JSON when they parse.")
 @click.option("--wait", is_flag=True, help="Poll the run's status until it ends.")
-@click.option("--timeout", "timeout_seconds", type=float, help="With --wait: give up after this many seconds.")
+@click.option("--wait-timeout", "timeout_seconds", type=POSITIVE_SECONDS, metavar="SECONDS",
+              help="With --wait: stop waiting after this many seconds; the run goes on.")
+@click.option("--timeout", "timeout_seconds_alias", type=POSITIVE_SECONDS, hidden=True)
 @click.pass_obj
-def trigger_command(workspace, endpoint, token, experiment, params, wait, timeout_seconds):
-    """Trigger a published pipeline with Azure's REST call and print the run id."""
+def trigger_command(workspace, endpoint, token, experiment, params, wait, timeout_seconds, timeout_seconds_alias):
+    """Trigger a published pipeline with Azure's REST call and print the run id.
+
+    Every option is checked before the request is sent, so a bad option never leaves a run behind.
+    """
+    timeout_seconds = _merge_alias(timeout_seconds, timeout_seconds_alias, "--wait-timeout", "--timeout")
+    if timeout_seconds is not None and not wait:
+        raise click.UsageError("--wait-timeout applies only with --wait; add --wait or drop --wait-timeout")
     assignments = dict(client.parse_assignment(text) for text in params)
+    client.check_endpoint(endpoint)
+    client.check_experiment_name(experiment)
     token = client.resolve_token(token, endpoint, workspace)
+
     answer = client.submit(endpoint, token, experiment, assignments)
     click.echo(answer["Id"])
     if wait:
         status = client.wait_for_run(endpoint, token, experiment, answer["Id"], timeout_seconds=timeout_seconds)
-        click.echo(f"run {answer['Id']}: {status['status']}")
+        click.echo(f"run {answer['Id']}: {client.display_status(status['status'])}")
         if status.get("error"):
             click.echo(f"  error: {status['error']}", err=True)
         if status["status"] != "Completed":
@@ -166,11 +201,16 @@ def runs_command(workspace, published_id):
 @pipeline_group.command("run-status")
 @click.argument("run_id")
 @click.option("--wait", is_flag=True, help="Wait until the run ends.")
-@click.option("--timeout", "timeout_seconds", type=float, help="With --wait: give up after this many seconds.")
+@click.option("--wait-timeout", "timeout_seconds", type=POSITIVE_SECONDS, metavar="SECONDS",
+              help="With --wait: stop waiting after this many seconds; the run goes on.")
+@click.option("--timeout", "timeout_seconds_alias", type=POSITIVE_SECONDS, hidden=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON.")
 @click.pass_obj
-def run_status_command(workspace, run_id, wait, timeout_seconds, as_json):
+def run_status_command(workspace, run_id, wait, timeout_seconds, timeout_seconds_alias, as_json):
     """Show a run's state, parameters, steps with timings, error and outputs."""
+    timeout_seconds = _merge_alias(timeout_seconds, timeout_seconds_alias, "--wait-timeout", "--timeout")
+    if timeout_seconds is not None and not wait:
+        raise click.UsageError("--wait-timeout applies only with --wait; add --wait or drop --wait-timeout")
     run = runs.get_run(workspace, run_id)
     if wait:
         run = run.wait(timeout_seconds)
@@ -216,8 +256,7 @@ def _print_run(run: runs.PipelineRun) -> None:
     click.echo(f"  parameters  {json.dumps(data['parameters'])}")
     click.echo(f"  created     {data['created_at']}  started {data['started_at'] or '-'}  ended {data['ended_at'] or '-'}")
     for step in data["steps"]:
-        took = f"{step['duration_seconds']:.1f} s" if step["duration_seconds"] is not None else "-"
-        click.echo(f"  step {step['name']:16} {step['status']:9} {took}")
+        click.echo(f"  step {step['name']:16} {step['status']:9} {_step_time(step)}")
         if step["error"]:
             click.echo(f"      error: {step['error']}")
     if data.get("registered_model"):
@@ -226,6 +265,16 @@ def _print_run(run: runs.PipelineRun) -> None:
         click.echo(f"  error       {data['error']}")
     if run.status == runs.COMPLETED:
         click.echo(f"  outputs     {', '.join(data['outputs'])} (`lab pipeline download {run.id} --output NAME`)")
+
+
+def _step_time(step: dict) -> str:
+    """Return a step's duration, or for a running step the time since it started."""
+    if step["duration_seconds"] is not None:
+        return f"{step['duration_seconds']:.1f} s"
+    if step["status"] == runs.RUNNING and step.get("started_at"):
+        started = datetime.fromisoformat(step["started_at"])
+        return f"{(datetime.now(timezone.utc) - started).total_seconds():.0f} s so far"
+    return "-"
 
 
 def _seconds(data: dict) -> float | None:

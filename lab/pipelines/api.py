@@ -24,19 +24,18 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from lab.errors import LabError
 from lab.pipelines.auth import bearer_token, read_token, token_matches
+from lab.pipelines.client import EXPERIMENT_NAME, EXPERIMENT_NAME_RULE
 from lab.pipelines.definition import get_pipeline
 from lab.pipelines.dispatcher import Dispatcher
 from lab.pipelines.errors import PipelineError, RequestError
-from lab.pipelines.publish import API_PREFIX, HISTORY_PREFIX, get_published
-from lab.pipelines.runs import AZURE_STATUS, create_run, get_run
+from lab.pipelines.publish import API_PREFIX, HISTORY_PREFIX, PublishedNotFound, get_published
+from lab.pipelines.runs import AZURE_STATUS, RunNotFound, create_run, get_run, redact_workspace_path
 from lab.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1 << 20
-EXPERIMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
 BODY_FIELDS = ("ExperimentName", "ParameterAssignments", "Description")
 # Fields of Azure's submission body that a local pipeline has no use for.
 UNSUPPORTED_FIELDS = ("DataPathAssignments", "DataSetDefinitionValueAssignments", "AssetOutputSettingsAssignments")
@@ -95,7 +94,8 @@ class PipelineApi:
         try:
             return self._route(request)
         except RequestError as exc:
-            return error_response(exc.status, str(exc), exc.headers)
+            # A client, possibly on another machine, never learns where the workspace is.
+            return error_response(exc.status, redact_workspace_path(str(exc), self.workspace), exc.headers)
         except Exception:
             request_id = uuid.uuid4().hex[:12]
             logger.exception("request %s: %s %s failed", request_id, request.method, request.path)
@@ -145,6 +145,9 @@ class PipelineApi:
     def _submit(self, pipeline_id: str, request: Request) -> Response:
         try:
             published = get_published(self.workspace, pipeline_id)
+        except PublishedNotFound:
+            raise RequestError(404, f"no published pipeline with id {pipeline_id} on this endpoint; list them with "
+                               "`lab pipeline list` on the endpoint's workspace") from None
         except PipelineError as exc:
             raise RequestError(404, str(exc)) from None
         body = _parse_body(request)
@@ -152,11 +155,7 @@ class PipelineApi:
         if experiment is None:
             raise RequestError(400, 'missing field "ExperimentName"; send {"ExperimentName": "<name>", ...}')
         if not isinstance(experiment, str) or not EXPERIMENT_NAME.match(experiment):
-            raise RequestError(
-                400,
-                f'invalid "ExperimentName" {str(experiment)[:40]!r}; use 1 to 255 letters, digits, "_" and "-", '
-                "starting with a letter or digit",
-            )
+            raise RequestError(400, f'invalid "ExperimentName" {str(experiment)[:40]!r}; use {EXPERIMENT_NAME_RULE}')
         assignments = body.get("ParameterAssignments") or {}
         if not isinstance(assignments, dict):
             raise RequestError(400, '"ParameterAssignments" must be a JSON object of parameter names and values')
@@ -186,6 +185,9 @@ class PipelineApi:
     def _run_status(self, run_id: str, experiment: str | None) -> Response:
         try:
             run = get_run(self.workspace, run_id)
+        except RunNotFound:
+            raise RequestError(404, f"no pipeline run {run_id} on this endpoint; use the Id that the submit "
+                               "request returned") from None
         except PipelineError as exc:
             raise RequestError(404, str(exc)) from None
         if experiment is not None and experiment != run.data["experiment_name"]:

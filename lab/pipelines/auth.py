@@ -33,9 +33,17 @@ def read_token(workspace: Workspace) -> str | None:
         token = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         return None
+    # A token that others can read is as good as public, so it is rejected. The folder must be
+    # owner-only as well (0700, as get_or_create_token creates it), because a folder that others
+    # can write lets them replace the token file.
     if os.stat(path).st_mode & 0o077:
-        # A token that others can read is as good as public: refuse to use it.
         raise PipelineError(f"{path} is readable by other users; run `lab auth token --rotate` to replace it")
+    folder_mode = os.stat(path.parent).st_mode & 0o777
+    if folder_mode & 0o077:
+        raise PipelineError(
+            f"{path.parent} has mode {folder_mode:04o} and is open to other users; run "
+            "`lab auth token --rotate`, which sets it to 0700 and replaces the token"
+        )
     return token or None
 
 

@@ -13,6 +13,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,6 +27,9 @@ logger = logging.getLogger(__name__)
 SUBMIT_MARKERS = ("/PipelineRuns/PipelineSubmit/", "/PipelineRuns/PipelineEndpointSubmit/")
 TERMINAL_STATUSES = ("Completed", "Failed", "Canceled")
 DEFAULT_TIMEOUT_SECONDS = 30.0
+# Azure ML's rule for experiment names, which the local endpoint applies too.
+EXPERIMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
+EXPERIMENT_NAME_RULE = '1 to 255 letters, digits, "_" and "-", starting with a letter or digit'
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
@@ -66,6 +70,12 @@ def check_endpoint(endpoint: str) -> None:
         )
 
 
+def check_experiment_name(name: str) -> None:
+    """Raise ``TriggerError`` unless ``name`` is a valid experiment name."""
+    if not EXPERIMENT_NAME.match(name):
+        raise TriggerError(f"invalid experiment name {name[:60]!r}; use {EXPERIMENT_NAME_RULE}")
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -81,8 +91,12 @@ def build_submit_request(
     experiment_name: str,
     parameters: dict[str, Any] | None = None,
 ) -> requests.PreparedRequest:
-    """Build the submit request without sending it."""
+    """Build the submit request without sending it.
+
+    Raises ``TriggerError`` for an invalid endpoint or experiment name, and without a token.
+    """
     check_endpoint(endpoint)
+    check_experiment_name(experiment_name)
     if not token:
         raise TriggerError("no token; pass --token, set LAB_PIPELINE_TOKEN, or run `lab auth token` for the local endpoint")
     body = {"ExperimentName": experiment_name, "ParameterAssignments": dict(parameters or {})}
@@ -148,15 +162,47 @@ def wait_for_run(
     poll_seconds: float = 2.0,
     session: requests.Session | None = None,
 ) -> dict:
-    """Poll the run's status until it ends; raises ``TriggerError`` after ``timeout_seconds``."""
+    """Poll the run's status until it ends and return its record.
+
+    Raises ``WaitTimeout`` after ``timeout_seconds`` (the run goes on) and ``ValueError`` for a
+    timeout that is not a positive number.
+    """
+    if timeout_seconds is not None and not timeout_seconds > 0:
+        raise ValueError(f"timeout_seconds must be a positive number of seconds, got {timeout_seconds!r}")
     deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
     while True:
         status = get_run_status(endpoint, token, experiment_name, run_id, session=session)
         if status.get("status") in TERMINAL_STATUSES:
             return status
         if deadline is not None and time.monotonic() >= deadline:
-            raise TriggerError(f"run {run_id} is still {status.get('status')} after {timeout_seconds:g} s")
+            raise WaitTimeout(run_id, str(status.get("status")), timeout_seconds, endpoint, experiment_name)
         time.sleep(poll_seconds)
+
+
+class WaitTimeout(TriggerError):
+    """``wait_for_run`` gave up waiting; the run itself goes on."""
+
+    def __init__(self, run_id: str, status: str, timeout_seconds: float, endpoint: str, experiment_name: str):
+        self.run_id = run_id
+        self.last_status = status
+        if is_loopback(urlsplit(endpoint).hostname or ""):
+            follow = f"`lab pipeline run-status {run_id} --wait` in the endpoint's workspace"
+        else:
+            follow = f"`lab cloud pipeline status --run-id {run_id} --experiment {experiment_name} --follow`"
+        super().__init__(
+            f"stopped waiting after {timeout_seconds:g} s: run {run_id} is still {display_status(status)} and goes "
+            f"on; follow it with {follow}"
+        )
+
+
+# Azure's run status names and the lowercase names that the local run records and the CLI use.
+LOCAL_STATUS = {"Queued": "queued", "Running": "running", "Completed": "completed", "Failed": "failed",
+                "Canceled": "canceled"}
+
+
+def display_status(status: str) -> str:
+    """Return the CLI's name for an Azure run status; names without a local match are kept."""
+    return LOCAL_STATUS.get(status, status)
 
 
 def resolve_token(token: str | None, endpoint: str, workspace=None) -> str:

@@ -34,6 +34,9 @@ OUTPUT_NAMES = (METRICS_OUTPUT, MODEL_OUTPUT)
 
 DEFAULT_PIPELINE_NAME = "bankmarketing-train"
 DEFAULT_TIMEOUT_MINUTES = 20.0
+# A lab choice, not an Azure limit: a run holds a runner slot and the CPU for its whole budget, so a
+# budget of days is almost surely a typo, and it would block every run queued behind it.
+MAX_TIMEOUT_MINUTES = 24 * 60.0
 DEFAULT_PRIMARY_METRIC = "AUC_weighted"
 # Azure AutoML's names for the classification primary metrics.
 PRIMARY_METRICS = (
@@ -51,7 +54,8 @@ _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678
 class Parameter:
     """A pipeline parameter that a trigger may assign, like Azure's ``PipelineParameter``.
 
-    ``minimum`` is exclusive and applies to numeric types; ``choices`` applies to strings.
+    ``minimum`` is exclusive and ``maximum`` inclusive; both apply to numeric types, in ``unit``.
+    ``choices`` applies to strings.
     """
 
     name: str
@@ -60,6 +64,8 @@ class Parameter:
     description: str = ""
     minimum: float | None = None
     choices: tuple[str, ...] | None = None
+    maximum: float | None = None
+    unit: str = ""
 
     def coerce(self, value: Any) -> Any:
         """Return ``value`` as this parameter's type, or raise ``RequestError`` (400) naming it.
@@ -72,13 +78,25 @@ class Parameter:
                 400,
                 f"parameter {self.name!r} expects {_TYPE_WORDS[self.type]}, got {_show(value)}",
             )
-        if self.minimum is not None and converted <= self.minimum:
-            raise RequestError(400, f"parameter {self.name!r} must be greater than {self.minimum:g}, got {converted!r}")
+        too_small = self.minimum is not None and converted <= self.minimum
+        too_large = self.maximum is not None and converted > self.maximum
+        if too_small or too_large:
+            raise RequestError(400, f"parameter {self.name!r} must be {self.range_text()}, got {converted!r}")
         if self.choices is not None and converted not in self.choices:
             raise RequestError(
                 400, f"parameter {self.name!r} must be one of {', '.join(self.choices)}; got {_show(value)}"
             )
         return converted
+
+    def range_text(self) -> str:
+        """Describe the numeric range, e.g. "greater than 0 and at most 1440 minutes"."""
+        bounds = []
+        if self.minimum is not None:
+            bounds.append(f"greater than {self.minimum:g}")
+        if self.maximum is not None:
+            bounds.append(f"at most {self.maximum:g}")
+        text = " and ".join(bounds) or "any number"
+        return f"{text} {self.unit}" if self.unit else text
 
     def to_json(self) -> dict:
         out = asdict(self)
@@ -95,9 +113,13 @@ class Parameter:
             description=data.get("description", ""),
             minimum=data.get("minimum"),
             choices=tuple(choices) if choices is not None else None,
+            # Definitions stored before the upper bound existed get it on reading.
+            maximum=data["maximum"] if "maximum" in data else _ADDED_MAXIMUMS.get(data["name"]),
+            unit=data.get("unit", ""),
         )
 
 
+_ADDED_MAXIMUMS = {"timeout_minutes": MAX_TIMEOUT_MINUTES}
 _TYPE_WORDS = {"string": "a string", "integer": "an integer", "float": "a number", "boolean": "true or false"}
 
 
@@ -184,12 +206,23 @@ class PipelineDefinition:
     def resolve_parameters(self, assignments: dict[str, Any] | None) -> dict[str, Any]:
         """Return every declared parameter's value: the assignment if given, else the default.
 
-        Raises ``RequestError`` (400) for an undeclared name or a value of the wrong type.
+        Raises ``RequestError`` (400) for an undeclared name, a value of the wrong type or out of
+        range, and for a default out of range, which a definition stored before a range was
+        declared can have.
         """
-        values = {parameter.name: parameter.default for parameter in self.parameters}
-        for name, value in (assignments or {}).items():
+        assignments = assignments or {}
+        values = {}
+        for name, value in assignments.items():
             values[name] = self.parameter(name).coerce(value)
-        return values
+        for parameter in self.parameters:
+            if parameter.name in values:
+                continue
+            try:
+                values[parameter.name] = parameter.coerce(parameter.default)
+            except RequestError as exc:
+                raise RequestError(400, f"the default of pipeline {self.ref} is invalid: {exc}; assign "
+                                   f"{parameter.name} in ParameterAssignments, or create the pipeline again") from None
+        return {parameter.name: values[parameter.name] for parameter in self.parameters}
 
     def to_json(self) -> dict:
         return {
@@ -225,10 +258,15 @@ def pipelines_dir(workspace: Workspace) -> Path:
     return workspace.root / "pipelines"
 
 
+# The `lab pipeline create` option that sets each parameter's default, named in its errors.
+_CREATE_OPTIONS = {"timeout_minutes": "--timeout", "primary_metric": "--primary-metric"}
+
+
 def automl_parameters(timeout_minutes: float, primary_metric: str) -> tuple[Parameter, ...]:
     """Declare the parameters of the AutoML training pipeline with their defaults."""
     defaults = (
-        Parameter("timeout_minutes", "float", timeout_minutes, "AutoML time budget in minutes", minimum=0.0),
+        Parameter("timeout_minutes", "float", timeout_minutes, "AutoML time budget in minutes", minimum=0.0,
+                  maximum=MAX_TIMEOUT_MINUTES, unit="minutes"),
         Parameter("primary_metric", "string", primary_metric, "metric that ranks the leaderboard",
                   choices=PRIMARY_METRICS),
     )
@@ -236,8 +274,10 @@ def automl_parameters(timeout_minutes: float, primary_metric: str) -> tuple[Para
         try:
             parameter.coerce(parameter.default)
         except RequestError as exc:
-            raise PipelineError(f"invalid default: {exc}; pass another value") from None
+            option = _CREATE_OPTIONS[parameter.name]
+            raise PipelineError(f"invalid {option}: {exc}; pass another {option}") from None
     return defaults
+
 
 
 def automl_steps() -> tuple[Step, ...]:

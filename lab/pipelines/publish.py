@@ -62,6 +62,10 @@ class PublishedPipeline:
         }
 
 
+class PublishedNotFound(PipelineError):
+    """No published pipeline with this id exists in the workspace."""
+
+
 def published_dir(workspace: Workspace) -> Path:
     return pipelines_dir(workspace) / "published"
 
@@ -107,14 +111,17 @@ def list_published(workspace: Workspace) -> list[PublishedPipeline]:
 
 
 def get_published(workspace: Workspace, pipeline_id: str) -> PublishedPipeline:
-    """Return the published pipeline with this id; raises ``PipelineError`` when there is none."""
+    """Return the published pipeline with this id.
+
+    Raises ``PipelineError`` for an id that is not a UUID and ``PublishedNotFound`` when there is none.
+    """
     try:
         uuid.UUID(pipeline_id)
     except ValueError:
         raise PipelineError(f"invalid published pipeline id {pipeline_id!r}; expected a UUID") from None
     path = published_dir(workspace) / f"{pipeline_id}.json"
     if not path.is_file():
-        raise PipelineError(
+        raise PublishedNotFound(
             f"no published pipeline with id {pipeline_id} in workspace {workspace.root}; "
             "list them with `lab pipeline list`"
         )

@@ -4,7 +4,8 @@ The endpoint starts ``python -m lab.pipelines.runner --workspace ROOT RUN_ID`` i
 so the run goes on when the client disconnects and when the endpoint is stopped with Ctrl-C. The
 runner starts every step as ``python -m lab.pipelines.steps``: a crash of a step (an exception, a
 signal, an out-of-memory kill) marks the run failed with the step's error, and the runner itself
-stays small enough not to crash with it.
+stays small enough not to crash with it. A step gets SIGTERM when its runner dies (see
+``lab.pipelines.steps.stop_with_parent``), so no step outlives its run.
 
 SIGTERM cancels the run: the runner forwards it to the running step, whose workspace registration
 cleans up its staging folder, and marks the step and the run canceled.
@@ -91,7 +92,8 @@ def _execute_step(workspace: Workspace, run_id: str, step_name: str, cancel: _Ca
     step_dir = run_dir(workspace, run_id) / "steps" / step_name
     step_dir.mkdir(parents=True, exist_ok=True)
     (step_dir / RESULT_FILE).unlink(missing_ok=True)
-    command = [sys.executable, "-m", "lab.pipelines.steps", "--workspace", str(workspace.root), run_id, step_name]
+    command = [sys.executable, "-m", "lab.pipelines.steps", "--workspace", str(workspace.root),
+               "--parent-pid", str(os.getpid()), run_id, step_name]
 
     def begin(data: dict) -> None:
         record = _step_record(data, step_name)

@@ -116,12 +116,15 @@ class PipelineRun:
         step = outputs[name]["step"]
         step_status = self.step(step)["status"]
         path = self.path / "outputs" / name
-        if step_status != COMPLETED or not path.is_dir():
+        if step_status == COMPLETED and path.is_dir():
+            return RunOutput(self.id, name, path)
+        unavailable = f"output {name!r} of run {self.id} is not available: step {step} is {step_status}"
+        if self.is_terminal:
             raise PipelineError(
-                f"output {name!r} of run {self.id} is not available: step {step} is {step_status}; "
-                "wait for the run with `lab pipeline run-status --wait`"
+                f"{unavailable}, and the run has ended ({self.status}), so this output will never be written; "
+                "trigger the pipeline again"
             )
-        return RunOutput(self.id, name, path)
+        raise PipelineError(f"{unavailable}; wait for the run with `lab pipeline run-status {self.id} --wait`")
 
     def step(self, name: str) -> dict:
         for step in self.data["steps"]:
@@ -136,15 +139,20 @@ class PipelineRun:
         while not run.is_terminal:
             if deadline is not None and time.monotonic() >= deadline:
                 raise PipelineError(
-                    f"run {self.id} is still {run.status} after {timeout_seconds:g} s; wait longer or check "
-                    "that `lab pipeline serve` is running"
+                    f"run {self.id} is still {run.status} after {timeout_seconds:g} s and goes on; follow it with "
+                    f"`lab pipeline run-status {self.id} --wait`, and check that `lab pipeline serve` is running"
                 )
             time.sleep(poll_seconds)
             run = run.refresh()
         return run
 
     def to_rest(self) -> dict:
-        """Return the run in the shape of Azure's run history response (camelCase, Azure status names)."""
+        """Return the run in the shape of Azure's run history response (camelCase, Azure status names).
+
+        Error messages name files by their path inside the workspace, so a remote client does not
+        learn where the workspace is on the endpoint's machine.
+        """
+        redact = self._redact_workspace
         return {
             "runId": self.id,
             "status": AZURE_STATUS[self.status],
@@ -154,7 +162,7 @@ class PipelineRun:
             "startTimeUtc": self.data.get("started_at"),
             "endTimeUtc": self.data.get("ended_at"),
             "parameters": self.data["parameters"],
-            "error": self.data.get("error"),
+            "error": redact(self.data.get("error")),
             "steps": [
                 {
                     "name": step["name"],
@@ -162,11 +170,23 @@ class PipelineRun:
                     "startTimeUtc": step.get("started_at"),
                     "endTimeUtc": step.get("ended_at"),
                     "durationSeconds": step.get("duration_seconds"),
-                    "error": step.get("error"),
+                    "error": redact(step.get("error")),
                 }
                 for step in self.data["steps"]
             ],
         }
+
+
+    def _redact_workspace(self, text: str | None) -> str | None:
+        return redact_workspace_path(text, self.workspace) if text else text
+
+
+def redact_workspace_path(text: str, workspace: Workspace) -> str:
+    """Return ``text`` with the workspace's absolute path replaced by ``<workspace>``."""
+    roots = {str(workspace.root.resolve()), str(workspace.root.absolute())}
+    for root in sorted(roots, key=len, reverse=True):
+        text = text.replace(root, "<workspace>")
+    return text
 
 
 def create_run(
@@ -214,11 +234,15 @@ def create_run(
     return PipelineRun(workspace, data)
 
 
+class RunNotFound(PipelineError):
+    """No run with this id exists in the workspace."""
+
+
 def get_run(workspace: Workspace, run_id: str) -> PipelineRun:
-    """Return the run's current record; raises ``PipelineError`` for an unknown id."""
+    """Return the run's current record; raises ``RunNotFound`` for an unknown id."""
     path = run_dir(workspace, run_id) / RUN_FILE
     if not path.is_file():
-        raise PipelineError(f"no pipeline run {run_id} in workspace {workspace.root}; list runs with `lab pipeline runs`")
+        raise RunNotFound(f"no pipeline run {run_id} in workspace {workspace.root}; list runs with `lab pipeline runs`")
     return PipelineRun(workspace, read_json(path))
 
 
@@ -245,7 +269,12 @@ def _run_lock(workspace: Workspace, run_id: str) -> Iterator[None]:
 
 
 def update_run(workspace: Workspace, run_id: str, change: Callable[[dict], None]) -> PipelineRun:
-    """Apply ``change`` to the run's record under its lock and write it back atomically."""
+    """Apply ``change`` to the run's record under its lock and write it back atomically.
+
+    Raises ``RunNotFound`` for an unknown id.
+    """
+    # The lock file lives in the run's folder, which an unknown id does not have.
+    get_run(workspace, run_id)
     with _run_lock(workspace, run_id):
         run = get_run(workspace, run_id)
         data = run.data

@@ -9,11 +9,16 @@ the pipeline's model in the real workspace, atomically.
 A step reports to the runner through ``result.json`` in its folder and its exit code: 0 for
 success, 1 with ``{"error": ...}`` for a failure. SIGTERM ends a step through ``SystemExit``, so
 that the workspace's staging cleanup runs.
+
+A step never outlives its runner: on Linux it asks the kernel (``prctl(PR_SET_PDEATHSIG)``) for
+SIGTERM when the runner process dies, for example by ``kill -9``, so an interrupted run does not
+go on training in the background and write into a run that is already marked failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import logging
 import math
 import os
@@ -125,7 +130,10 @@ def _copy_files(source: Path, folder: Path) -> None:
 def metrics_document(run: PipelineRun, settings: dict, model_manifest: dict, result: Any) -> dict:
     """Build ``metrics.json``: the run's settings, the best child run and every child run's metrics.
 
-    ``child_runs`` maps child run ids to metric values, as Azure's ``metrics_data`` output does.
+    ``child_runs`` maps the ids of completed child runs to metric values, as Azure's
+    ``metrics_data`` output does. ``all_child_runs`` lists every child run with its status,
+    including candidates that failed or that the time budget cut off, which ``iterations_run``
+    counts but the leaderboard leaves out.
     """
     leaderboard = [_json_safe(child.to_json()) for child in result.leaderboard]
     return {
@@ -143,9 +151,29 @@ def metrics_document(run: PipelineRun, settings: dict, model_manifest: dict, res
         "best_metrics": _json_safe(result.best.metrics),
         "guardrails": [{"name": g.name, "status": g.status, "message": g.message} for g in result.guardrails.results],
         "child_runs": {child["child_run_id"]: child["metrics"] for child in leaderboard},
+        "all_child_runs": _all_child_runs(result, leaderboard),
         "leaderboard": leaderboard,
         "model": {key: model_manifest.get(key) for key in ("name", "version", "algorithm", "primary_metric")},
     }
+
+
+_CHILD_SUMMARY_FIELDS = ("child_run_id", "iteration", "algorithm", "pipeline", "status", "error", "duration_seconds")
+
+
+def _all_child_runs(result: Any, leaderboard: list[dict]) -> list[dict]:
+    """Summarize every child run of the AutoML run, in iteration order.
+
+    The search result keeps only completed child runs, so the others are read from the run
+    record's ``children/`` folder; without a record on disk, the leaderboard is all there is.
+    """
+    children = {child["child_run_id"]: child for child in leaderboard}
+    folder = Path(result.run_dir) / "children" if result.run_dir else None
+    if folder is not None and folder.is_dir():
+        for path in folder.glob("*.json"):
+            child = read_json(path)
+            children.setdefault(child["child_run_id"], _json_safe(child))
+    ordered = sorted(children.values(), key=lambda child: (child.get("iteration", 0), child["child_run_id"]))
+    return [{key: child.get(key) for key in _CHILD_SUMMARY_FIELDS} for child in ordered]
 
 
 def _json_safe(value: Any) -> Any:
@@ -171,7 +199,36 @@ def _log_event(event: Any) -> None:
 
 
 def _raise_system_exit(signum, frame) -> None:
+    reason = "its runner ended" if _runner_pid is not None and os.getppid() != _runner_pid else "canceled, or sent by another process"
+    logger.warning("step stopped by %s (%s)", signal.Signals(signum).name, reason)
     raise SystemExit(128 + signum)
+
+
+_runner_pid: int | None = None
+
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def stop_with_parent(parent_pid: int) -> bool:
+    """Ask Linux to send this process SIGTERM when its parent dies; returns False where unsupported.
+
+    Exits at once if the parent ``parent_pid`` is already gone, because the kernel would never send
+    the signal then.
+    """
+    if not sys.platform.startswith("linux"):
+        # NOTE: elsewhere a step whose runner is killed keeps running until its budget ends.
+        logger.warning("cannot tie the step to its runner on %s; it would outlive a killed runner", sys.platform)
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        logger.warning("prctl(PR_SET_PDEATHSIG) failed (%s); the step would outlive a killed runner",
+                       os.strerror(ctypes.get_errno()))
+        return False
+    if os.getppid() != parent_pid:
+        logger.error("the runner (pid %d) ended before the step started; stopping", parent_pid)
+        raise SystemExit(128 + signal.SIGTERM)
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,9 +236,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workspace", required=True)
     parser.add_argument("run_id")
     parser.add_argument("step", choices=sorted(STEPS))
+    parser.add_argument("--parent-pid", type=int, help="Runner pid; the step stops when that process dies.")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGTERM, _raise_system_exit)
+    if args.parent_pid is not None:
+        global _runner_pid
+        _runner_pid = args.parent_pid
+        stop_with_parent(args.parent_pid)
 
     workspace = Workspace(args.workspace)
     run = get_run(workspace, args.run_id)
