@@ -424,11 +424,15 @@ class _Search:
     def _elapsed(self) -> float:
         return time.monotonic() - self.started
 
-    def _reserve_seconds(self) -> float:
-        """Estimate the time the ensembles and the final refit on all rows will need."""
+    def _reserve_seconds(self, with_comparison: bool = True) -> float:
+        """Estimate the time the ensembles, the leakage comparison and the final refit will need."""
         ranked = sorted(self._completed(), key=lambda child: sort_key(self.metric, child.score(self.metric)))
         top = ranked[: RESERVE_TOP if self.settings.enable_ensembles else 1]
-        return REFIT_MARGIN * sum(float(np.mean(child.fit_seconds)) for child in top)
+        reserve = REFIT_MARGIN * sum(float(np.mean(child.fit_seconds)) for child in top)
+        if with_comparison and ranked and self.settings.compare_without_leakage and self.guardrails.leaking_columns:
+            # The comparison cross-validates the best single candidate once more.
+            reserve += ranked[0].duration_seconds
+        return reserve
 
     def _estimate_seconds(self, spec: CandidateSpec) -> float:
         """Estimate a candidate's duration from earlier ones of its family (or of any family)."""
@@ -436,8 +440,9 @@ class _Search:
         durations = same or [child.duration_seconds for child in self._completed()]
         return float(np.median(durations)) if durations else 0.0
 
-    def _over_budget(self, upcoming_seconds: float) -> bool:
-        return self._elapsed() + upcoming_seconds + self._reserve_seconds() > self.budget_seconds
+    def _over_budget(self, upcoming_seconds: float, with_comparison: bool = True) -> bool:
+        reserve = self._reserve_seconds(with_comparison)
+        return self._elapsed() + upcoming_seconds + reserve > self.budget_seconds
 
     # -- after the search ---------------------------------------------------------------------
 
@@ -490,7 +495,7 @@ class _Search:
                       "with": best.metrics, "without": None}
         if not roles.used:
             comparison["skipped"] = "no feature columns remain without them"
-        elif self._over_budget(self._estimate_seconds(best.spec)):
+        elif self._over_budget(best.duration_seconds, with_comparison=False):
             comparison["skipped"] = "not enough time left in the budget"
         else:
             X = prepare_frame(self.X_raw, roles)
