@@ -17,6 +17,7 @@ from lab.automl import AutoMLSettings, run_automl
 from lab.automl import candidates as candidates_module
 from lab.automl import search as search_module
 from lab.automl.ensemble import greedy_selection
+from lab.automl.featurization import prepare_frame, roles_from_schema
 from lab.automl.candidates import build_pipeline
 from lab.automl.guardrails import run_guardrails
 from lab.automl.metrics import classification_metrics
@@ -437,3 +438,30 @@ def test_stack_model_fit_keeps_contract():
     assert stack.members
     assert list(model.classes_) == ["no", "yes"]
     assert model.predict_proba(X).shape == (ROWS, 2)
+
+
+# -- input coercion --------------------------------------------------------------------------
+
+
+def test_prepare_frame_missing_column_named():
+    _, _, schema = split(synthetic_frame())
+    roles = roles_from_schema(schema)
+    with pytest.raises(ValueError, match="missing input columns: color"):
+        prepare_frame([{"signal": 1.0, "noise": 0.0, "count": 3}], roles)
+
+
+def test_prepare_frame_non_numeric_value_named():
+    _, _, schema = split(synthetic_frame())
+    roles = roles_from_schema(schema)
+    with pytest.raises(ValueError, match="column 'count' expects numbers"):
+        prepare_frame([{"signal": 1.0, "noise": 0.0, "count": "three", "color": "red"}], roles)
+
+
+def test_prepare_frame_orders_and_types_columns():
+    _, _, schema = split(synthetic_frame())
+    roles = roles_from_schema(schema)
+    prepared = prepare_frame([{"color": 7, "count": "3", "noise": None, "signal": 1, "extra": "x"}], roles)
+    assert list(prepared.columns) == ["signal", "noise", "count", "color"]
+    assert prepared.loc[0, "count"] == 3.0
+    assert np.isnan(prepared.loc[0, "noise"])
+    assert prepared.loc[0, "color"] == "7"
