@@ -164,7 +164,10 @@ class ScoringModel:
         """
         if self.sample is None or self.sample.empty:
             raise ModelLoadError("the model folder has no sample records to check the model with")
-        frame = self.to_frame(json.loads(self.sample.to_json(orient="records")))
+        try:
+            frame = self.to_frame(json.loads(self.sample.to_json(orient="records")), max_rows=len(self.sample))
+        except ScoringInputError as exc:
+            raise ModelLoadError(f"the model's sample.json does not fit its schema.json: {exc}") from exc
         try:
             self.model.predict(frame)
             if self.classes:
@@ -192,14 +195,16 @@ class ScoringModel:
 
     # -- input -------------------------------------------------------------------------------
 
-    def to_frame(self, records: Any, prefix: str = "") -> pd.DataFrame:
+    def to_frame(self, records: Any, prefix: str = "", max_rows: int | None = None) -> pd.DataFrame:
         """Convert ``data`` records to a DataFrame in training column order and types.
 
-        ``prefix`` is put before ``data`` in field names (``"Inputs."`` for the v2 style).
-        Raises ``ScoringInputError`` for anything that is not a non-empty list of objects with
-        exactly the model's columns and values of the right type.
+        ``prefix`` is put before ``data`` in field names (``"Inputs."`` for the v2 style), and
+        ``max_rows`` replaces the service's row limit. Raises ``ScoringInputError`` for anything
+        that is not a non-empty list of objects with exactly the model's columns and values of
+        the right type.
         """
         where = f"{prefix}data"
+        max_rows = self.max_rows if max_rows is None else max_rows
         if not isinstance(records, list):
             raise ScoringInputError(
                 f"'{where}' must be a list of records (objects keyed by column name), got {type(records).__name__} "
@@ -208,9 +213,9 @@ class ScoringModel:
             )
         if not records:
             raise ScoringInputError(f"'{where}' is an empty list; send at least one record", field=where)
-        if len(records) > self.max_rows:
+        if len(records) > max_rows:
             raise ScoringInputError(
-                f"'{where}' has {len(records)} records, more than the limit of {self.max_rows} per request; "
+                f"'{where}' has {len(records)} records, more than the limit of {max_rows} per request; "
                 "split the batch",
                 field=where,
             )

@@ -222,3 +222,12 @@ def test_null_in_string_column_scores_for_tolerant_model(tolerant):
     answer = handle_request(tolerant, "v1", {"data": [{**sample_record(tolerant), "job": None}]}, REQUEST_ID)
     assert answer.status == 200
     assert len(answer.body["result"]) == 1
+
+
+def test_load_with_row_limit_below_sample_size(small_model_dir, monkeypatch):
+    monkeypatch.setenv("LAB_MAX_ROWS", "1")
+    model = ScoringModel.load(small_model_dir)
+    assert model.max_rows == 1
+    answer = handle_request(model, "v1", {"data": [sample_record(model)] * 2}, REQUEST_ID)
+    assert answer.status == 400
+    assert answer.body["field"] == "data"

@@ -48,12 +48,12 @@ from local_scoring.process import (  # noqa: E402
     stop,
 )
 
-ROUNDS = 3
+ROUNDS = 7
 WARMUP_REQUESTS = 200
-LATENCY_REQUESTS = 500
-THROUGHPUT_REQUESTS = 1_000
+LATENCY_REQUESTS = 200
+THROUGHPUT_REQUESTS = 400
 THROUGHPUT_CONCURRENCY = 8
-IN_PROCESS_CALLS = 1_000
+IN_PROCESS_CALLS = 400
 READY_TIMEOUT_S = 180
 
 
@@ -229,6 +229,8 @@ def main() -> int:
                 rounds[name].append(measure_http(name, uri, target_body, target_key))
     results = {name: median_of(values) for name, values in rounds.items()}
     results["rounds"] = ROUNDS
+    results["latency_requests"] = LATENCY_REQUESTS
+    results["throughput_requests"] = THROUGHPUT_REQUESTS
 
     service, bare = results["service"], results["bare"]
     ratios = {

@@ -47,8 +47,9 @@ def compare_section(compare: dict) -> list[str]:
         "### Latency and throughput against the bare server, MLflow and in-process scoring",
         "",
         "`benchmarks/serving/compare.py`: the same model, one worker process and one BLAS/OpenMP thread per "
-        "server, one run. Latency: 1,000 sequential one-record requests; throughput: 3,000 requests at "
-        f"concurrency 8. Machine: {compare['machine']}.",
+        f"server, one run of {compare['rounds']} rounds with all servers up; each figure is the median over "
+        f"the rounds. Per round and target: {compare['latency_requests']} sequential one-record requests for "
+        f"latency, {compare['throughput_requests']} at concurrency 8 for throughput. Machine: {compare['machine']}.",
         "",
         "| target | p50 ms | p99 ms | requests/s at concurrency 8 |",
         "|---|---|---|---|",
