@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,9 @@ logger = logging.getLogger(__name__)
 AUTH_METHODS = ("interactive", "cli", "service-principal")
 CONFIG_FILES = ("config.json", "project.json")
 CONFIG_DIRS = (".azureml", "aml_config", None)
+CONFIG_KEYS = ("subscription_id", "resource_group", "workspace_name")
+SCOPE_FORM = "/subscriptions/<id>/resourceGroups/<name>/providers/Microsoft.MachineLearningServices/workspaces/<name>"
+SUBSCRIPTION_ID_RE = re.compile(r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$")
 # The variable names azure-identity and the Azure CLI use for a service principal.
 SP_TENANT_ENV = "AZURE_TENANT_ID"
 SP_CLIENT_ENV = "AZURE_CLIENT_ID"
@@ -57,7 +61,18 @@ def find_config(start: str | os.PathLike | None = None) -> Path | None:
 
 
 def read_config(start: str | os.PathLike | None = None) -> WorkspaceConfig:
-    """Read ``config.json`` as the SDK does; raise ``CloudError`` when it is missing or incomplete."""
+    """Read ``config.json`` as azureml-core 1.61 does; raise ``CloudError`` when a real run would fail.
+
+    A file with a non-empty ``Scope`` takes the three fields from it, as ``Workspace.from_config``
+    does, and ignores the separate keys. Otherwise ``subscription_id``, ``resource_group`` and
+    ``workspace_name`` must be non-empty strings. The subscription id must be a GUID, which Azure
+    Resource Manager requires although the SDK does not check it before signing in.
+    """
+    if start is not None and not Path(start).expanduser().exists():
+        raise CloudError(
+            f"config file {Path(start).expanduser()} not found; check --config or LAB_AZURE_CONFIG, "
+            "or download config.json from Azure ML studio"
+        )
     path = find_config(start)
     if path is None:
         where = Path(start or ".").expanduser().resolve()
@@ -69,16 +84,61 @@ def read_config(start: str | os.PathLike | None = None) -> WorkspaceConfig:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CloudError(f"{path}: not a readable JSON file ({exc}); download config.json again") from None
-    # The SDK also accepts the older "Id" style file with camel-case keys.
-    fields = {
-        "subscription_id": document.get("subscription_id") or document.get("SubscriptionId"),
-        "resource_group": document.get("resource_group") or document.get("ResourceGroup"),
-        "workspace_name": document.get("workspace_name") or document.get("WorkspaceName"),
-    }
-    missing = [key for key, value in fields.items() if not value]
+    if not isinstance(document, dict):
+        raise CloudError(
+            f"{path}: expected a JSON object with subscription_id, resource_group and workspace_name, "
+            f"got a JSON {_json_type(document)}; download config.json again from Azure ML studio"
+        )
+    fields = _fields_from_scope(document, path) if document.get("Scope") else _fields_from_keys(document, path)
+    subscription_id = fields["subscription_id"]
+    if not SUBSCRIPTION_ID_RE.fullmatch(subscription_id):
+        raise CloudError(
+            f"{path}: invalid subscription_id {subscription_id[:60]!r}; expected a GUID such as "
+            "00000000-0000-0000-0000-000000000000, so download config.json again from Azure ML studio"
+        )
+    return WorkspaceConfig(path=path, **fields)
+
+
+def _fields_from_scope(document: dict, path: Path) -> dict[str, str]:
+    """Split ``Scope`` the way azureml-core's ``get_workspace_info`` does: path segments 2, 4 and 8."""
+    scope = document["Scope"]
+    pieces = scope.split("/") if isinstance(scope, str) else []
+    if len(pieces) < 9 or not all(pieces[index] for index in (2, 4, 8)):
+        raise CloudError(
+            f"{path}: invalid Scope {str(scope)[:120]!r}; expected {SCOPE_FORM}, or the keys "
+            "subscription_id, resource_group and workspace_name"
+        )
+    return {"subscription_id": pieces[2], "resource_group": pieces[4], "workspace_name": pieces[8]}
+
+
+def _fields_from_keys(document: dict, path: Path) -> dict[str, str]:
+    fields = {key: document.get(key) for key in CONFIG_KEYS}
+    missing = [key for key, value in fields.items() if value is None or value == ""]
     if missing:
         raise CloudError(f"{path}: missing {', '.join(missing)}; download config.json again from Azure ML studio")
-    return WorkspaceConfig(path=path, **fields)
+    for key, value in fields.items():
+        if not isinstance(value, str) or not value.strip():
+            raise CloudError(
+                f"{path}: invalid {key} {json.dumps(value)[:60]}; expected a non-empty string, so download "
+                "config.json again from Azure ML studio"
+            )
+    return fields
+
+
+def _json_type(value) -> str:
+    """Name the JSON type of a parsed value: array, string, number, boolean or null."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return "array" if isinstance(value, list) else "string"
+
+
+def missing_service_principal_variables() -> list[str]:
+    """Return the service principal's environment variables that are unset or empty."""
+    return [name for name in (SP_TENANT_ENV, SP_CLIENT_ENV, SP_SECRET_ENV) if not os.environ.get(name)]
 
 
 def make_auth(method: str, tenant_id: str | None = None):
@@ -99,17 +159,16 @@ def make_auth(method: str, tenant_id: str | None = None):
     if method == "cli":
         return AzureCliAuthentication()
     if method == "service-principal":
-        values = {name: os.environ.get(name) for name in (SP_TENANT_ENV, SP_CLIENT_ENV, SP_SECRET_ENV)}
-        missing = [name for name, value in values.items() if not value]
+        missing = missing_service_principal_variables()
         if missing:
             raise CloudError(
                 f"--auth service-principal needs {', '.join(missing)} in the environment; set them from the "
                 "service principal's app registration"
             )
         return ServicePrincipalAuthentication(
-            tenant_id=tenant_id or values[SP_TENANT_ENV],
-            service_principal_id=values[SP_CLIENT_ENV],
-            service_principal_password=values[SP_SECRET_ENV],
+            tenant_id=tenant_id or os.environ[SP_TENANT_ENV],
+            service_principal_id=os.environ[SP_CLIENT_ENV],
+            service_principal_password=os.environ[SP_SECRET_ENV],
         )
     raise CloudError(f"unknown auth method {method!r}; use one of {', '.join(AUTH_METHODS)}")
 
