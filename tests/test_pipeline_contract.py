@@ -88,7 +88,8 @@ def test_create_pipeline_unknown_dataset(workspace):
 
 @pytest.mark.parametrize("timeout_minutes", [0, float("nan"), float("inf"), definition.MAX_TIMEOUT_MINUTES + 1])
 def test_create_pipeline_rejects_bad_default(workspace, timeout_minutes):
-    with pytest.raises(PipelineError, match=r"^invalid --timeout: parameter 'timeout_minutes' .*; pass another --timeout$"):
+    expected = r"^invalid --timeout: parameter 'timeout_minutes' .*; pass another --timeout$"
+    with pytest.raises(PipelineError, match=expected):
         definition.create_pipeline(workspace, "tiny", timeout_minutes=timeout_minutes)
 
 

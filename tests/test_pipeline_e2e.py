@@ -31,6 +31,10 @@ SEED = 0
 SAMPLE_ROWS = 400
 BUDGET_MINUTES = 0.05
 RUN_TIMEOUT_SECONDS = 240
+LONG_BUDGET_MINUTES = 10.0
+# SIGTERM reaches the step at once, but it acts on it between two Python statements, which can
+# wait for one fold's fit; generous for 400 rows, and far below LONG_BUDGET_MINUTES.
+ORPHAN_STOP_SECONDS = 120
 POLL_SECONDS = 0.2
 
 
@@ -148,6 +152,18 @@ def test_download_metrics_output(lab_env, completed_run, tmp_path):
     assert 0.0 <= metrics["best_metrics"]["accuracy"] <= 1.0
 
 
+def test_metrics_list_every_child_run(lab_env, completed_run, tmp_path):
+    workspace = lab_env[0]
+    run = runs.get_run(workspace, completed_run[0]["Id"])
+    metrics = json.loads((run.get_pipeline_output("metrics_data").download(tmp_path) / "metrics.json").read_text())
+    listed = {child["child_run_id"]: child for child in metrics["all_child_runs"]}
+    candidates = [child for child in listed.values() if not child["algorithm"].endswith("Ensemble")]
+    assert len(candidates) == metrics["iterations_run"]
+    assert set(metrics["child_runs"]) <= set(listed)
+    for child_run_id in metrics["child_runs"]:
+        assert listed[child_run_id]["status"] == "Completed"
+
+
 def test_download_model_output_predicts(lab_env, completed_run, tmp_path):
     workspace = lab_env[0]
     run = runs.get_run(workspace, completed_run[0]["Id"])
@@ -249,6 +265,29 @@ def test_killed_step_fails_run_and_keeps_models(lab_env):
     assert model_versions(workspace) == before
 
 
+def test_killed_runner_stops_its_step(lab_env):
+    """kill -9 of the runner alone: its step must stop instead of training on in the background."""
+    workspace, _, token, endpoint = lab_env
+    before = model_versions(workspace)
+    # A budget far longer than the wait below, so only the runner's death can end the step in time.
+    answer = client.submit(endpoint, token, "killed-runner", {"timeout_minutes": LONG_BUDGET_MINUTES})
+    step_pid = wait_for(lambda: runs.get_run(workspace, answer["Id"]).step("automl_module").get("pid"),
+                        "the training step to start")
+    run = runs.get_run(workspace, answer["Id"])
+    log_path = run.path / "steps" / "automl_module" / "log.txt"
+    wait_for(lambda: "training on dataset" in log_path.read_text(), "the step to start training")
+
+    os.kill(run.data["runner"]["pid"], signal.SIGKILL)
+    wait_for(lambda: not _running(step_pid), "the step to stop after its runner died", ORPHAN_STOP_SECONDS)
+    run = runs.get_run(workspace, answer["Id"]).wait(RUN_TIMEOUT_SECONDS, POLL_SECONDS)
+
+    assert run.status == runs.FAILED
+    assert "step stopped by SIGTERM (its runner ended)" in log_path.read_text()
+    assert not (log_path.parent / "result.json").exists()
+    assert not (run.path / "outputs" / "model_data").exists()
+    assert model_versions(workspace) == before
+
+
 def test_cancel_running_step(lab_env):
     workspace, _, token, endpoint = lab_env
     before = model_versions(workspace)
@@ -344,6 +383,15 @@ def test_restart_keeps_runs(tiny_csv, tmp_path):
         server.stop()
     finally:
         cancel_unfinished(workspace)
+
+
+def _running(pid: int) -> bool:
+    """Return True while ``pid`` exists and is not a zombie; works for processes of any parent."""
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
 def _alive(pid: int) -> bool:

@@ -186,3 +186,17 @@ def test_wait_times_out(workspace):
     with pytest.raises(PipelineError, match="is still queued after 0.3 s and goes on") as caught:
         run.wait(timeout_seconds=0.3, poll_seconds=0.1)
     assert f"follow it with `lab pipeline run-status {run.id} --wait`" in str(caught.value)
+
+
+def test_step_exits_when_runner_already_gone(workspace, tmp_path):
+    """The runner can die between starting a step and the step's prctl call; the step must stop."""
+    run = queue_run(workspace)
+    not_the_parent = "1"
+    result = subprocess.run(
+        [sys.executable, "-m", "lab.pipelines.steps", "--workspace", str(workspace.root),
+         "--parent-pid", not_the_parent, run.id, "automl_module"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 128 + 15
+    assert "the runner (pid 1) ended before the step started; stopping" in result.stderr
+    assert not (run.path / "steps" / "automl_module" / "result.json").exists()

@@ -105,8 +105,8 @@ def serve_command(workspace, host, port, max_concurrent_runs):
 
 def _serve(workspace, host, port, max_concurrent_runs, announce) -> None:
     auth.get_or_create_token(workspace)
-    # The endpoint logs one access line per request and its run decisions at INFO, which the
-    # default verbosity (warnings only) would hide; `-vv` still shows debug lines.
+    # The endpoint logs one access line per request and its run decisions at INFO. The default
+    # verbosity shows only warnings, so it is raised for these loggers. `-vv` still adds debug lines.
     endpoint_logger = logging.getLogger("lab.pipelines")
     if endpoint_logger.getEffectiveLevel() > logging.INFO:
         endpoint_logger.setLevel(logging.INFO)

@@ -94,7 +94,7 @@ class PipelineApi:
         try:
             return self._route(request)
         except RequestError as exc:
-            # A client, possibly on another machine, never learns where the workspace is.
+            # Messages show the workspace as <workspace>, so a remote client does not learn its path.
             return error_response(exc.status, redact_workspace_path(str(exc), self.workspace), exc.headers)
         except Exception:
             request_id = uuid.uuid4().hex[:12]

@@ -180,7 +180,7 @@ def wait_for_run(
 
 
 class WaitTimeout(TriggerError):
-    """``wait_for_run`` gave up waiting; the run itself goes on."""
+    """The error of ``wait_for_run`` when its timeout ends first. The run itself goes on."""
 
     def __init__(self, run_id: str, status: str, timeout_seconds: float, endpoint: str, experiment_name: str):
         self.run_id = run_id

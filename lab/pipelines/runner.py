@@ -4,8 +4,8 @@ The endpoint starts ``python -m lab.pipelines.runner --workspace ROOT RUN_ID`` i
 so the run goes on when the client disconnects and when the endpoint is stopped with Ctrl-C. The
 runner starts every step as ``python -m lab.pipelines.steps``: a crash of a step (an exception, a
 signal, an out-of-memory kill) marks the run failed with the step's error, and the runner itself
-stays small enough not to crash with it. A step gets SIGTERM when its runner dies (see
-``lab.pipelines.steps.stop_with_parent``), so no step outlives its run.
+stays small enough not to crash with it. On Linux a step gets SIGTERM when its runner dies (see
+``lab.pipelines.steps.stop_with_parent``), so it does not train on for a run that is over.
 
 SIGTERM cancels the run: the runner forwards it to the running step, whose workspace registration
 cleans up its staging folder, and marks the step and the run canceled.

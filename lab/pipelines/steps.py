@@ -10,9 +10,9 @@ A step reports to the runner through ``result.json`` in its folder and its exit 
 success, 1 with ``{"error": ...}`` for a failure. SIGTERM ends a step through ``SystemExit``, so
 that the workspace's staging cleanup runs.
 
-A step never outlives its runner: on Linux it asks the kernel (``prctl(PR_SET_PDEATHSIG)``) for
-SIGTERM when the runner process dies, for example by ``kill -9``, so an interrupted run does not
-go on training in the background and write into a run that is already marked failed.
+On Linux a step stops soon after its runner dies, for example by ``kill -9``, because it requests
+SIGTERM for that event with ``prctl(PR_SET_PDEATHSIG)``. So an interrupted run does not go on
+training in the background and write into a run that is already marked failed.
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def metrics_document(run: PipelineRun, settings: dict, model_manifest: dict, res
         "best_metrics": _json_safe(result.best.metrics),
         "guardrails": [{"name": g.name, "status": g.status, "message": g.message} for g in result.guardrails.results],
         "child_runs": {child["child_run_id"]: child["metrics"] for child in leaderboard},
-        "all_child_runs": _all_child_runs(result, leaderboard),
+        "all_child_runs": all_child_runs(result, leaderboard),
         "leaderboard": leaderboard,
         "model": {key: model_manifest.get(key) for key in ("name", "version", "algorithm", "primary_metric")},
     }
@@ -160,11 +160,11 @@ def metrics_document(run: PipelineRun, settings: dict, model_manifest: dict, res
 _CHILD_SUMMARY_FIELDS = ("child_run_id", "iteration", "algorithm", "pipeline", "status", "error", "duration_seconds")
 
 
-def _all_child_runs(result: Any, leaderboard: list[dict]) -> list[dict]:
+def all_child_runs(result: Any, leaderboard: list[dict]) -> list[dict]:
     """Summarize every child run of the AutoML run, in iteration order.
 
     The search result keeps only completed child runs, so the others are read from the run
-    record's ``children/`` folder; without a record on disk, the leaderboard is all there is.
+    record's ``children/`` folder. Without a record on disk, only the leaderboard is listed.
     """
     children = {child["child_run_id"]: child for child in leaderboard}
     folder = Path(result.run_dir) / "children" if result.run_dir else None
@@ -199,7 +199,8 @@ def _log_event(event: Any) -> None:
 
 
 def _raise_system_exit(signum, frame) -> None:
-    reason = "its runner ended" if _runner_pid is not None and os.getppid() != _runner_pid else "canceled, or sent by another process"
+    runner_gone = _runner_pid is not None and os.getppid() != _runner_pid
+    reason = "its runner ended" if runner_gone else "canceled, or sent by another process"
     logger.warning("step stopped by %s (%s)", signal.Signals(signum).name, reason)
     raise SystemExit(128 + signum)
 
