@@ -15,7 +15,7 @@ from cloud.progress import (
     TERMINAL_STATUSES,
     format_progress,
 )
-from cloud.settings import AutoMLSettings, ComputeSettings, DatasetSettings
+from cloud.settings import AutoMLSettings, ComputeSettings, DatasetSettings, describe_minutes
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,8 @@ def plan_automl(settings: AutoMLSettings, compute: ComputeSettings, dataset: Dat
         run_settings["n_cross_validations"] = "(AutoML's default validation)"
     cost = (
         f"up to {min(settings.max_concurrent_iterations, compute.max_nodes)} node(s) of {compute.vm_size} for up "
-        f"to {settings.experiment_timeout_minutes} min of search, plus node start-up and the final ensembles"
+        f"to {describe_minutes(settings.experiment_timeout_minutes)} of search, plus node start-up and the final "
+        "ensembles"
     )
     return [
         PlannedChange("submit or reuse", "AutoML run", settings.experiment_name, run_settings, cost),

@@ -36,6 +36,7 @@ SCORE_FILE = "score.py"
 CONDA_FILE = "conda_env.yml"
 DOCKER_FILE = "Dockerfile"
 MANIFEST_FILE = "manifest.json"
+DOWNLOADED_FILES = (MODEL_FILE, SCORE_FILE, CONDA_FILE, DOCKER_FILE, MANIFEST_FILE)
 RUN_SCORING_FILE = "outputs/scoring_file_v_1_0_0.py"
 RUN_CONDA_FILE = "outputs/conda_env_v_1_0_0.yml"
 FLAVOR = "azureml-automl"
@@ -107,7 +108,7 @@ def plan_download(model_ref: str, target: str) -> PlannedChange:
         "download",
         "registered model",
         model_ref,
-        {"files": f"{MODEL_FILE}, {SCORE_FILE}, {CONDA_FILE}", "into": target},
+        {"files": ", ".join(DOWNLOADED_FILES), "into": target},
         "none (storage egress of a few MB)",
     )
 

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import re
+
 from cloud.errors import CloudError, classify, cloud_error, with_retry
+from cloud.settings import check_model_name
+
+# Azure ML numbers model versions from 1.
+MODEL_VERSION_RE = re.compile(r"^[1-9][0-9]*$")
 
 
 def parse_model_ref(ref: str) -> tuple[str, int | None]:
-    """Split ``name`` or ``name:version`` (``name:latest`` too); raise ``CloudError`` for a bad version."""
-    name, _, version = ref.partition(":")
+    """Split ``name`` or ``name:version`` (``name:latest`` too).
+
+    Raises ``CloudError`` for a name Azure ML rejects or a version that is not a number from 1 up.
+    """
+    name, separator, version = ref.partition(":")
     if not name:
         raise CloudError(f"invalid model reference {ref!r}; use NAME or NAME:VERSION")
-    if not version or version == "latest":
+    check_model_name(name, f"model name in {ref!r}")
+    if not separator or version == "latest":
         return name, None
-    if not version.isdigit():
-        raise CloudError(f"invalid model version {version!r} in {ref!r}; use NAME:NUMBER or NAME:latest")
+    if not MODEL_VERSION_RE.fullmatch(version):
+        raise CloudError(
+            f"invalid model version {version!r} in {ref!r}; use NAME, NAME:latest or NAME:N with N a version "
+            "number from 1 up"
+        )
     return name, int(version)
 
 

@@ -6,6 +6,7 @@ The pipeline has one ``AutoMLStep`` named ``automl_module`` whose outputs ``metr
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Callable
@@ -14,7 +15,7 @@ from cloud import rest
 from cloud.automl import build_automl_config
 from cloud.errors import CloudError, cause_of_details, cloud_error, with_retry
 from cloud.plan import PlannedChange
-from cloud.settings import AutoMLSettings, ComputeSettings, DatasetSettings, PipelineSettings
+from cloud.settings import AutoMLSettings, ComputeSettings, DatasetSettings, PipelineSettings, describe_minutes
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def plan_create(
             "training_data": f"dataset {dataset.name}",
             **automl.automl_config_kwargs(),
         },
-        f"the AutoML step runs on {compute.name} for up to {automl.experiment_timeout_minutes} min; "
+        f"the AutoML step runs on {compute.name} for up to {describe_minutes(automl.experiment_timeout_minutes)}; "
         "a reused step costs nothing",
     )
 
@@ -59,7 +60,9 @@ def plan_trigger(settings: PipelineSettings) -> PlannedChange:
         settings.published_name,
         {
             "request": "POST <REST endpoint> with Authorization: Bearer <AAD token>",
-            "body": {"ExperimentName": settings.trigger_experiment, "ParameterAssignments": settings.parameter_assignments},
+            "body": json.dumps(
+                {"ExperimentName": settings.trigger_experiment, "ParameterAssignments": settings.parameter_assignments}
+            ),
         },
         "one pipeline run; reused steps cost nothing",
     )

@@ -17,8 +17,10 @@ class PlannedChange:
     cost: str = ""
 
 
-def render_plan(changes: Iterable[PlannedChange], workspace_line: str, auth_method: str) -> list[str]:
-    """Return the dry-run report as lines: the workspace, then one block per planned change."""
+def render_plan(
+    changes: Iterable[PlannedChange], workspace_line: str, auth_method: str, warnings: Iterable[str] = ()
+) -> list[str]:
+    """Return the dry-run report as lines: the workspace, one block per planned change, then warnings."""
     lines = ["dry run: nothing is sent to Azure", f"  {workspace_line}", f"  auth: {auth_method}"]
     for change in changes:
         lines.append(f"would {change.action} {change.resource} {change.name!r}")
@@ -27,4 +29,5 @@ def render_plan(changes: Iterable[PlannedChange], workspace_line: str, auth_meth
             lines.append(f"    {key.ljust(width)}  {value}")
         if change.cost:
             lines.append(f"    cost: {change.cost}")
+    lines.extend(f"warning: {warning}" for warning in warnings)
     return lines

@@ -10,6 +10,8 @@ Request: ``POST <endpoint>`` with ``Authorization: Bearer <AAD token>`` and the 
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from cloud.errors import (
     mask_secret,
     with_retry,
 )
+from cloud.settings import check_experiment_name
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +46,7 @@ class TriggerRequest:
     def describe(self) -> str:
         """Return the request as one line with the bearer token masked."""
         token = self.headers.get("Authorization", "").removeprefix("Bearer ")
-        return f"POST {self.url} (Authorization: Bearer {mask_secret(token)}) body {self.body}"
+        return f"POST {self.url} (Authorization: Bearer {mask_secret(token)}) body {json.dumps(self.body)}"
 
 
 class TransientHTTPError(Exception):
@@ -64,13 +67,19 @@ def build_trigger_request(
 
     ``auth_header`` is either the header dict an SDK authentication object returns from
     ``get_authentication_header()`` or a bare AAD token. Raises ``CloudError`` for an endpoint
-    that is not an http(s) URL, a missing token or an empty experiment name.
+    that is not an http(s) URL, plain http to a host that is not loopback (the token would travel
+    in clear text), a missing token or an invalid experiment name.
     """
     parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise CloudError(
             f"invalid pipeline endpoint {endpoint!r}; pass the REST endpoint of a published pipeline "
             "(`lab cloud pipeline publish` prints it)"
+        )
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise CloudError(
+            f"refusing to send a bearer token over plain http to {parts.hostname}; use the https endpoint, "
+            "or a loopback address for the local pipeline endpoint"
         )
     if isinstance(auth_header, str):
         token = auth_header.removeprefix("Bearer ").strip()
@@ -79,11 +88,19 @@ def build_trigger_request(
         authorization = auth_header.get("Authorization") or auth_header.get("authorization") or ""
     if not authorization.removeprefix("Bearer ").strip():
         raise CloudError("no bearer token for the pipeline endpoint; sign in with --auth and retry")
-    if not experiment_name or not experiment_name.strip():
-        raise CloudError("empty experiment name for the pipeline run; pass --experiment NAME")
+    check_experiment_name(experiment_name)
     headers = {"Authorization": authorization, "Content-Type": "application/json"}
     body = {"ExperimentName": experiment_name, "ParameterAssignments": dict(parameter_assignments or {})}
     return TriggerRequest(url=endpoint, headers=headers, body=body)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def post_trigger_request(

@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field
+from urllib.parse import urlsplit
 
 from lab.data import DEFAULT_DATASET_NAME, DEFAULT_LABEL, OFFICIAL_URL
 
@@ -27,6 +28,50 @@ PRIMARY_METRICS = (
 SERVICE_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
 # AmlCompute names: 2 to 16 characters, letters, digits and dashes, starting with a letter.
 CLUSTER_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,15}$")
+# azureml-core 1.61 checks experiment names with ^[a-zA-Z0-9][\w\-]{0,254}$ (_valid_experiment_name).
+# This pattern keeps to ASCII, as the local pipeline endpoint does.
+EXPERIMENT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
+EXPERIMENT_NAME_RULE = "use 1 to 255 letters, digits, '_' or '-', starting with a letter or digit"
+# azureml-core 1.61 model_name_validation: letters, digits, '-', '.', '_', 1 to 255 characters.
+MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+# The run id pattern of the run history REST API in azureml-core 1.61.
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,255}$")
+# azureml-automl-core 1.62 accepts experiment timeouts from 15 minutes to 525600 minutes (one year).
+MIN_TIMEOUT_MINUTES = 15
+MAX_TIMEOUT_MINUTES = 525600
+
+
+def describe_minutes(minutes: int) -> str:
+    """Format a time budget in minutes, adding hours or days when minutes alone are hard to read."""
+    if minutes < 120:
+        return f"{minutes} min"
+    if minutes < 2880:
+        return f"{minutes} min ({minutes / 60:.1f} h)"
+    return f"{minutes} min ({minutes / 1440:.1f} days)"
+
+
+def check_experiment_name(name: str, field_name: str = "experiment name") -> None:
+    """Raise ``CloudError`` unless ``name`` is an experiment name Azure ML accepts."""
+    if not isinstance(name, str) or not EXPERIMENT_NAME_RE.fullmatch(name):
+        raise CloudError(f"invalid {field_name} {str(name)[:60]!r}; {EXPERIMENT_NAME_RULE}")
+
+
+def check_model_name(name: str, field_name: str = "model name") -> None:
+    """Raise ``CloudError`` unless ``name`` is a model name Azure ML accepts."""
+    if not MODEL_NAME_RE.fullmatch(name):
+        raise CloudError(
+            f"invalid {field_name} {name[:60]!r}; use 1 to 255 letters, digits, '-', '.' or '_', starting with a letter "
+            "or digit"
+        )
+
+
+def check_run_id(run_id: str, option: str = "--run-id") -> None:
+    """Raise ``CloudError`` unless ``run_id`` has the form of an Azure ML run id."""
+    if not RUN_ID_RE.fullmatch(run_id):
+        raise CloudError(
+            f"invalid {option} {run_id[:60]!r}; pass the run id that `lab cloud pipeline trigger` or `create` "
+            "printed (letters, digits, '_' and '-')"
+        )
 
 
 @dataclass(frozen=True)
@@ -41,7 +86,7 @@ class ComputeSettings:
     vm_priority: str = "dedicated"
 
     def __post_init__(self):
-        if not CLUSTER_NAME_RE.match(self.name):
+        if not CLUSTER_NAME_RE.fullmatch(self.name):
             raise CloudError(
                 f"invalid cluster name {self.name!r}; use 2 to 16 letters, digits or dashes, starting with a letter"
             )
@@ -64,6 +109,14 @@ class DatasetSettings:
     url: str = OFFICIAL_URL
     description: str = "Bank Marketing training data (UCI), label y"
 
+    def __post_init__(self):
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise CloudError(
+                f"invalid dataset URL {self.url[:120]!r}; pass an http:// or https:// address of a CSV file, "
+                "which Azure ML reads from its side"
+            )
+
 
 @dataclass(frozen=True)
 class AutoMLSettings:
@@ -81,14 +134,18 @@ class AutoMLSettings:
     model_name: str = "bankmarketing-automl"
 
     def __post_init__(self):
+        check_experiment_name(self.experiment_name)
+        if not self.label_column_name.strip():
+            raise CloudError("empty label column name; pass --label with the name of the column to predict")
+        check_model_name(self.model_name)
         if self.primary_metric not in PRIMARY_METRICS:
             raise CloudError(
                 f"invalid primary metric {self.primary_metric!r}; use one of {', '.join(PRIMARY_METRICS)}"
             )
-        # azureml-automl-core 1.62 rejects experiment timeouts under 15 minutes (MIN_EXPTIMEOUT_MINUTES).
-        if self.experiment_timeout_minutes < 15:
+        if not MIN_TIMEOUT_MINUTES <= self.experiment_timeout_minutes <= MAX_TIMEOUT_MINUTES:
             raise CloudError(
-                f"invalid experiment timeout {self.experiment_timeout_minutes} min; AutoML needs at least 15"
+                f"invalid experiment timeout {self.experiment_timeout_minutes} min; AutoML needs at least "
+                f"{MIN_TIMEOUT_MINUTES} and at most {MAX_TIMEOUT_MINUTES} (one year)"
             )
         if self.max_concurrent_iterations < 1:
             raise CloudError(f"invalid max concurrent iterations {self.max_concurrent_iterations}; use 1 or more")
@@ -131,7 +188,7 @@ class DeploySettings:
     description: str = "Bank Marketing AutoML model, key auth and Application Insights"
 
     def __post_init__(self):
-        if not SERVICE_NAME_RE.match(self.service_name):
+        if not SERVICE_NAME_RE.fullmatch(self.service_name):
             raise CloudError(
                 f"invalid service name {self.service_name!r}; use 3 to 32 lowercase letters, digits or dashes, "
                 "starting with a letter"
@@ -154,3 +211,23 @@ class PipelineSettings:
     trigger_experiment: str = "pipeline-rest-endpoint"
     allow_reuse: bool = True
     parameter_assignments: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        check_experiment_name(self.experiment_name, "pipeline experiment name")
+        check_experiment_name(self.trigger_experiment, "trigger experiment name")
+
+
+def concurrency_warning(automl: AutoMLSettings, compute: ComputeSettings) -> str | None:
+    """Describe what happens when AutoML requests more child runs at once than the cluster has nodes.
+
+    An AmlCompute node runs one child run at a time. Azure accepts the setting and queues the extra
+    child runs (azureml-train-automl-client 1.62 documents this), so this is a warning, not an
+    error. The exercise itself asks for 5 concurrent iterations on a cluster of up to 4 nodes.
+    """
+    if automl.max_concurrent_iterations <= compute.max_nodes:
+        return None
+    return (
+        f"--max-concurrent {automl.max_concurrent_iterations} exceeds --max-nodes {compute.max_nodes}: "
+        f"at most {compute.max_nodes} child runs run at once and the others wait for a node; "
+        f"pass --max-concurrent {compute.max_nodes} or raise --max-nodes"
+    )

@@ -18,7 +18,10 @@ AUTH_CHOICES = ("interactive", "cli", "service-principal")
 DEFAULT_SERVICE = "bankmarketing-service"
 DEFAULT_CLUSTER = "automl-cluster"
 DEFAULT_MODEL = "bankmarketing-automl"
-SDK_MISSING = "the Azure ML SDK is not installed; install the cloud extra: pip install 'azureml-ops-lab[cloud]'"
+# The project is installed from its clone, not from PyPI, so the hint installs the extra from there.
+SDK_MISSING = (
+    "the Azure ML SDK is not installed; install the cloud extra from the project's clone: pip install -e '.[cloud]'"
+)
 
 
 @dataclass
@@ -35,6 +38,17 @@ class CloudContext:
         from cloud.workspace import CloudSession, read_config
 
         return CloudSession(read_config(self.config_path), self.auth_method)
+
+    def auth_warnings(self) -> list[str]:
+        """Warn in a dry run about sign-in settings that would stop a real run."""
+        from cloud.workspace import missing_service_principal_variables
+
+        if self.auth_method != "service-principal":
+            return []
+        missing = missing_service_principal_variables()
+        if not missing:
+            return []
+        return [f"--auth service-principal needs {', '.join(missing)} in the environment; a real run stops here"]
 
     def workspace_line(self) -> str:
         """Describe the workspace from config.json for a dry run, or why it cannot be found."""
@@ -56,10 +70,11 @@ def _require_sdk() -> None:
         raise CloudError(SDK_MISSING) from None
 
 
-def _print_plan(ctx_obj: CloudContext, changes) -> None:
+def _print_plan(ctx_obj: CloudContext, changes, warnings=()) -> None:
     from cloud.plan import render_plan
 
-    for line in render_plan(changes, ctx_obj.workspace_line(), ctx_obj.auth_method):
+    all_warnings = [*warnings, *ctx_obj.auth_warnings()]
+    for line in render_plan(changes, ctx_obj.workspace_line(), ctx_obj.auth_method, all_warnings):
         click.echo(line)
 
 
@@ -93,13 +108,16 @@ def dataset_options(command):
 
 def automl_options(command):
     options = [
-        click.option("--experiment", default="automl-bankmarketing", show_default=True, help="Experiment name."),
-        click.option("--label", default="y", show_default=True, help="Label column."),
+        click.option("--experiment", default="automl-bankmarketing", show_default=True,
+                     help="Experiment that the AutoML run is submitted to."),
+        click.option("--label", default="y", show_default=True, help="Label column, the column to predict."),
         click.option("--primary-metric", default="AUC_weighted", show_default=True, help="Metric AutoML optimizes."),
-        click.option("--timeout-minutes", default=20, show_default=True, type=int,
-                     help="Experiment timeout in minutes (at least 15)."),
+        # --timeout is in minutes, as in `lab train`; --timeout-minutes is the older name of the same option.
+        click.option("--timeout", "--timeout-minutes", "timeout_minutes", default=20, show_default=True, type=int,
+                     help="Experiment timeout in minutes (experiment_timeout_minutes), 15 to 525600. "
+                          "--timeout-minutes is an alias."),
         click.option("--max-concurrent", default=5, show_default=True, type=int,
-                     help="Child runs at once (bounded by the cluster's nodes)."),
+                     help="Child runs at a time. Each cluster node runs one, so runs beyond --max-nodes wait."),
         click.option("--early-stopping/--no-early-stopping", default=True, show_default=True,
                      help="Stop the search when the score stops improving."),
         click.option("--featurization", type=click.Choice(["auto", "off"]), default="auto", show_default=True,
@@ -142,6 +160,25 @@ def _automl_settings(kwargs):
         featurization=kwargs["featurization"], n_cross_validations=kwargs["n_cross_validations"],
         model_name=kwargs["model_name"],
     )
+
+
+def _concurrency_warnings(automl_settings, compute_settings) -> list[str]:
+    from cloud.settings import concurrency_warning
+
+    warning = concurrency_warning(automl_settings, compute_settings)
+    return [warning] if warning else []
+
+
+def _echo_warnings(warnings) -> None:
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+def _check_model_ref(model_ref: str) -> None:
+    """Reject a malformed NAME or NAME:VERSION before a dry run prints a plan for it."""
+    from cloud.models import parse_model_ref
+
+    parse_model_ref(model_ref)
 
 
 def _with_cloud_context(command):
@@ -231,11 +268,13 @@ def automl_command(context: CloudContext, dry_run, poll_seconds, **kwargs):
     compute_settings = _compute_settings(kwargs)
     dataset_settings = _dataset_settings(kwargs)
     automl_settings = _automl_settings(kwargs)
+    warnings = _concurrency_warnings(automl_settings, compute_settings)
     if dry_run:
         changes = [compute.plan_cluster(compute_settings), dataset.plan_dataset(dataset_settings)]
         changes += automl.plan_automl(automl_settings, compute_settings, dataset_settings)
-        _print_plan(context, changes)
+        _print_plan(context, changes, warnings)
         return
+    _echo_warnings(warnings)
 
     workspace = context.session().workspace
     cluster = compute.get_or_create_cluster(workspace, compute_settings)
@@ -278,7 +317,8 @@ def _keeps_running_on_interrupt(what: str, how_to_resume: str):
 @click.option("--memory-gb", default=1.0, show_default=True, type=float, help="Memory of the container in GB.")
 @click.option("--app-insights/--no-app-insights", default=True, show_default=True,
               help="Send request telemetry and print() output to Application Insights.")
-@click.option("--replace", is_flag=True, help="Redeploy a service that serves another model or failed.")
+@click.option("--replace", is_flag=True,
+              help="Redeploy the service when it serves another model or is in a failed state.")
 @dry_run_option
 @_with_cloud_context
 def deploy_command(context: CloudContext, model_ref, service, cpu_cores, memory_gb, app_insights, replace, dry_run):
@@ -288,6 +328,7 @@ def deploy_command(context: CloudContext, model_ref, service, cpu_cores, memory_
 
     settings = DeploySettings(service_name=service, cpu_cores=cpu_cores, memory_gb=memory_gb,
                               enable_app_insights=app_insights)
+    _check_model_ref(model_ref)
     if dry_run:
         _print_plan(context, [deploy.plan_deploy(settings, model_ref, replace)])
         return
@@ -467,7 +508,7 @@ def benchmark_command(context: CloudContext, service, requests_total, concurrenc
 @click.option("--to", "target", type=click.Path(file_okay=False),
               help="Write the folder here instead of registering it in the local workspace.")
 @click.option("--name", "local_name", help="Local model name; default: the Azure model's name.")
-@click.option("--overwrite", is_flag=True, help="With --to, replace a folder that contains another model.")
+@click.option("--overwrite", is_flag=True, help="Replace a --to folder that contains another model; needs --to.")
 @dry_run_option
 @click.pass_context
 def download_command(ctx: click.Context, model_ref, target, local_name, overwrite, dry_run):
@@ -480,6 +521,12 @@ def download_command(ctx: click.Context, model_ref, target, local_name, overwrit
     context: CloudContext = ctx.find_object(CloudContext)
     from cloud import download
 
+    if overwrite and not target:
+        raise click.UsageError(
+            "--overwrite works only with --to: a download into the local workspace adds a new model version "
+            "and replaces nothing"
+        )
+    _check_model_ref(model_ref)
     where = target or f"local workspace {getattr(context.local_workspace, 'root', '.lab')}"
     if dry_run:
         _print_plan(context, [download.plan_download(model_ref, where)])
@@ -516,25 +563,32 @@ def cleanup_command(context: CloudContext, service, cluster, dry_run):
 # -- pipelines ------------------------------------------------------------------------------------
 
 
-def pipeline_options(command):
-    options = [
-        click.option("--pipeline-experiment", default="pipeline-bankmarketing", show_default=True,
-                     help="Experiment of the pipeline runs that `create` submits."),
-        click.option("--published-name", default="Bankmarketing Train", show_default=True,
-                     help="Name of the published pipeline."),
-        click.option("--version", "published_version", default="1.0", show_default=True,
-                     help="Version of the published pipeline."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+def pipeline_options(experiment_help: str | None):
+    """Options naming the pipeline; ``experiment_help=None`` leaves out --pipeline-experiment."""
+
+    def decorate(command):
+        options = [
+            click.option("--published-name", default="Bankmarketing Train", show_default=True,
+                         help="Name of the published pipeline."),
+            click.option("--version", "published_version", default="1.0", show_default=True,
+                         help="Version of the published pipeline."),
+        ]
+        if experiment_help:
+            options.insert(0, click.option("--pipeline-experiment", default="pipeline-bankmarketing",
+                                           show_default=True, help=experiment_help))
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
 
 
 def _pipeline_settings(kwargs, trigger_experiment="pipeline-rest-endpoint", parameters=None):
     from cloud.settings import PipelineSettings
 
     return PipelineSettings(
-        experiment_name=kwargs["pipeline_experiment"], published_name=kwargs["published_name"],
+        experiment_name=kwargs.get("pipeline_experiment", "pipeline-bankmarketing"),
+        published_name=kwargs["published_name"],
         version=kwargs["published_version"], trigger_experiment=trigger_experiment,
         parameter_assignments=parameters or {},
     )
@@ -549,7 +603,7 @@ def pipeline_group():
 @compute_options
 @dataset_options
 @automl_options
-@pipeline_options
+@pipeline_options("Experiment that the pipeline run is submitted to.")
 @dry_run_option
 @_with_cloud_context
 def pipeline_create_command(context: CloudContext, dry_run, **kwargs):
@@ -560,13 +614,15 @@ def pipeline_create_command(context: CloudContext, dry_run, **kwargs):
     dataset_settings = _dataset_settings(kwargs)
     automl_settings = _automl_settings(kwargs)
     settings = _pipeline_settings(kwargs)
+    warnings = _concurrency_warnings(automl_settings, compute_settings)
     if dry_run:
         _print_plan(context, [
             compute.plan_cluster(compute_settings),
             dataset.plan_dataset(dataset_settings),
             pipeline.plan_create(settings, automl_settings, compute_settings, dataset_settings),
-        ])
+        ], warnings)
         return
+    _echo_warnings(warnings)
     workspace = context.session().workspace
     cluster = compute.get_or_create_cluster(workspace, compute_settings)
     registered, _ = dataset.register_or_reuse(workspace, dataset_settings)
@@ -576,15 +632,18 @@ def pipeline_create_command(context: CloudContext, dry_run, **kwargs):
 
 
 @pipeline_group.command("publish")
-@pipeline_options
+@pipeline_options("Experiment of the pipeline run to publish, the one `create` submitted to.")
 @click.option("--run-id", help="Pipeline run to publish; default: the newest run `create` submitted.")
 @dry_run_option
 @_with_cloud_context
 def pipeline_publish_command(context: CloudContext, run_id, dry_run, **kwargs):
     """Publish the pipeline behind a REST endpoint, or reuse the published one of the same name and version."""
     from cloud import pipeline
+    from cloud.settings import check_run_id
 
     settings = _pipeline_settings(kwargs)
+    if run_id is not None:
+        check_run_id(run_id)
     if dry_run:
         _print_plan(context, [pipeline.plan_publish(settings)])
         return
@@ -605,9 +664,9 @@ def _parse_parameters(values) -> dict:
 
 
 @pipeline_group.command("trigger")
-@pipeline_options
+@pipeline_options(None)
 @click.option("--experiment", "trigger_experiment", default="pipeline-rest-endpoint", show_default=True,
-              help="ExperimentName sent in the REST body.")
+              help="Experiment that the new run is submitted to (ExperimentName in the REST body).")
 @click.option("--param", "params", multiple=True, help="ParameterAssignments entry NAME=VALUE (repeatable).")
 @click.option("--follow/--no-follow", default=True, show_default=True, help="Follow the run's status until it ends.")
 @dry_run_option
@@ -641,7 +700,10 @@ def pipeline_trigger_command(context: CloudContext, trigger_experiment, params, 
 def pipeline_status_command(context: CloudContext, run_id, experiment, follow, dry_run):
     """Print the status of a pipeline run and its steps."""
     from cloud.plan import PlannedChange
+    from cloud.settings import check_experiment_name, check_run_id
 
+    check_run_id(run_id)
+    check_experiment_name(experiment)
     if dry_run:
         _print_plan(context, [PlannedChange("read status of", "pipeline run", run_id, {"experiment": experiment}, "none")])
         return

@@ -87,7 +87,7 @@ DRY_RUNS = [
     (["pipeline", "publish"], ["would publish or reuse published pipeline 'Bankmarketing Train'", "version      1.0"]),
     (["pipeline", "trigger", "--param", "max_iterations=3"],
      ["would trigger published pipeline 'Bankmarketing Train'",
-      "{'ExperimentName': 'pipeline-rest-endpoint', 'ParameterAssignments': {'max_iterations': '3'}}"]),
+      '{"ExperimentName": "pipeline-rest-endpoint", "ParameterAssignments": {"max_iterations": "3"}}']),
     (["pipeline", "status", "--run-id", "abc"], ["would read status of pipeline run 'abc'"]),
 ]
 
@@ -140,8 +140,10 @@ def test_command_without_sdk_names_extra(lab_cli, config_json, tmp_path):
     result = CliRunner().invoke(lab_cli, ["--workspace", str(tmp_path / "ws"), "cloud", "--config", str(config_json),
                                           "compute"])
     assert result.exit_code == 7
-    assert result.output == "error: the Azure ML SDK is not installed; install the cloud extra: " \
-                            "pip install 'azureml-ops-lab[cloud]'\n"
+    assert result.output == (
+        "error: the Azure ML SDK is not installed; install the cloud extra from the project's clone: "
+        "pip install -e '.[cloud]'\n"
+    )
 
 
 def test_cloud_commands_and_dry_run_import_no_sdk(config_json, tmp_path):

@@ -140,3 +140,16 @@ def test_download_registers_local_model_version(artifacts, tmp_path):
 )
 def test_conda_python_version(text, expected):
     assert download.conda_python_version(text) == expected
+
+
+def test_plan_lists_every_file_written(artifacts, tmp_path):
+    target = tmp_path / "model"
+    download.download_to_folder(artifacts, target)
+    planned = download.plan_download("bankmarketing-automl:4", str(target)).settings["files"].split(", ")
+    assert sorted(planned) == sorted(path.name for path in target.iterdir())
+
+
+def test_plan_lists_every_file_of_a_local_version(artifacts, tmp_path):
+    asset = download.download_to_workspace(artifacts, Workspace(tmp_path / "ws"))
+    planned = download.plan_download("bankmarketing-automl:4", "local workspace").settings["files"].split(", ")
+    assert sorted(planned) == sorted(path.name for path in asset.path.iterdir())

@@ -51,12 +51,28 @@ def test_describe_masks_token():
         ("not a url", TOKEN, "e", "invalid pipeline endpoint"),
         ("https://example.test/submit", {}, "e", "no bearer token"),
         ("https://example.test/submit", "Bearer ", "e", "no bearer token"),
-        ("https://example.test/submit", TOKEN, " ", "empty experiment name"),
+        ("https://example.test/submit", TOKEN, " ", "invalid experiment name ' '"),
+        ("https://example.test/submit", TOKEN, "", "invalid experiment name ''"),
+        ("https://example.test/submit", TOKEN, "bad name!", "invalid experiment name 'bad name!'"),
+        ("http://example.test/submit", TOKEN, "e", "refusing to send a bearer token over plain http to example.test"),
+        ("http://10.0.0.1/submit", TOKEN, "e", "over plain http to 10.0.0.1"),
     ],
 )
 def test_build_trigger_request_rejects(endpoint, auth, experiment, match):
     with pytest.raises(CloudError, match=match):
         rest.build_trigger_request(endpoint, auth, experiment)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8790", "localhost:8790", "[::1]:8790"])
+def test_build_trigger_request_allows_http_to_loopback(host):
+    request = rest.build_trigger_request(f"http://{host}/submit", TOKEN, "local-run")
+    assert request.url == f"http://{host}/submit"
+
+
+def test_describe_prints_body_as_json():
+    request = rest.build_trigger_request("https://example.test/submit", TOKEN, "e", {"max_iterations": "3"})
+    body = request.describe().split(" body ", 1)[1]
+    assert json.loads(body) == {"ExperimentName": "e", "ParameterAssignments": {"max_iterations": "3"}}
 
 
 def test_post_returns_run_id_from_answer():
