@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import threading
 import time
+from pathlib import Path
 
 import joblib
 import pandas as pd
@@ -32,8 +34,8 @@ SAMPLE_ROWS = 400
 BUDGET_MINUTES = 0.05
 RUN_TIMEOUT_SECONDS = 240
 LONG_BUDGET_MINUTES = 10.0
-# SIGTERM reaches the step at once, but it acts on it between two Python statements, which can
-# wait for one fold's fit; generous for 400 rows, and far below LONG_BUDGET_MINUTES.
+# SIGTERM reaches the step at once, but Python acts on it only between two statements, so it can
+# wait for one fold's fit. The bound is generous for 400 rows and far below LONG_BUDGET_MINUTES.
 ORPHAN_STOP_SECONDS = 120
 POLL_SECONDS = 0.2
 
@@ -162,6 +164,20 @@ def test_metrics_list_every_child_run(lab_env, completed_run, tmp_path):
     assert set(metrics["child_runs"]) <= set(listed)
     for child_run_id in metrics["child_runs"]:
         assert listed[child_run_id]["status"] == "Completed"
+
+
+def test_docs_python_example_runs(lab_env, completed_run, tmp_path, monkeypatch):
+    """The Python example in docs/pipelines.md runs as written, in a folder whose .lab is the workspace."""
+    workspace = lab_env[0]
+    docs = (Path(__file__).parents[1] / "docs" / "pipelines.md").read_text()
+    example = re.search(r"```python\n(.*?)```", docs, re.DOTALL).group(1)
+    (tmp_path / ".lab").symlink_to(workspace.root)
+    monkeypatch.chdir(tmp_path)
+
+    exec(compile(example, "docs/pipelines.md", "exec"), {"run_id": completed_run[0]["Id"]})
+
+    metrics = json.loads((tmp_path / "out" / "metrics_data" / "metrics.json").read_text())
+    assert metrics["pipeline_run_id"] == completed_run[0]["Id"]
 
 
 def test_download_model_output_predicts(lab_env, completed_run, tmp_path):
