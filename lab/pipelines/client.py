@@ -27,7 +27,8 @@ logger = logging.getLogger(__name__)
 SUBMIT_MARKERS = ("/PipelineRuns/PipelineSubmit/", "/PipelineRuns/PipelineEndpointSubmit/")
 TERMINAL_STATUSES = ("Completed", "Failed", "Canceled")
 DEFAULT_TIMEOUT_SECONDS = 30.0
-# Azure ML's rule for experiment names, which the local endpoint applies too.
+# The local endpoint's rule for experiment names. The Experiment docstring of azureml-core 1.61 allows
+# 3 to 36 of the same characters, so this looser rule rejects no name that Azure documents as valid.
 EXPERIMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
 EXPERIMENT_NAME_RULE = '1 to 255 letters, digits, "_" and "-", starting with a letter or digit'
 

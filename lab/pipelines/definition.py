@@ -279,7 +279,6 @@ def automl_parameters(timeout_minutes: float, primary_metric: str) -> tuple[Para
     return defaults
 
 
-
 def automl_steps() -> tuple[Step, ...]:
     return (
         Step(AUTOML_STEP, "automl", inputs=("dataset",), outputs=(METRICS_OUTPUT, MODEL_OUTPUT)),

@@ -198,17 +198,16 @@ def _log_event(event: Any) -> None:
                     {key: value for key, value in data.items() if isinstance(value, (str, int, float))})
 
 
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+# The runner's pid when the step is tied to it, so that the SIGTERM handler can log the cause.
+_runner_pid: int | None = None
+
+
 def _raise_system_exit(signum, frame) -> None:
     runner_gone = _runner_pid is not None and os.getppid() != _runner_pid
     reason = "its runner ended" if runner_gone else "canceled, or sent by another process"
     logger.warning("step stopped by %s (%s)", signal.Signals(signum).name, reason)
     raise SystemExit(128 + signum)
-
-
-_runner_pid: int | None = None
-
-
-PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 def stop_with_parent(parent_pid: int) -> bool:
@@ -233,6 +232,7 @@ def stop_with_parent(parent_pid: int) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global _runner_pid
     parser = argparse.ArgumentParser(prog="python -m lab.pipelines.steps", description="Run one pipeline step.")
     parser.add_argument("--workspace", required=True)
     parser.add_argument("run_id")
@@ -242,7 +242,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGTERM, _raise_system_exit)
     if args.parent_pid is not None:
-        global _runner_pid
         _runner_pid = args.parent_pid
         stop_with_parent(args.parent_pid)
 
