@@ -262,13 +262,14 @@ def test_all_child_runs_keeps_cut_off_candidates(tmp_path):
 
 def test_serve_logs_each_request_by_default(workspace, tmp_path):
     command = [sys.executable, "-m", "lab", "--workspace", str(workspace.root), "pipeline", "serve", "--port", "0"]
-    stderr_path = tmp_path / "serve.err"
+    stdout_path, stderr_path = tmp_path / "serve.out", tmp_path / "serve.err"
     submit_path = f"{publish.API_PREFIX}/PipelineRuns/PipelineSubmit/{RUN_ID}"
-    with open(stderr_path, "wb") as stderr:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    # Without PYTHONUNBUFFERED, as a user runs `lab pipeline serve > file &`.
+    with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
+        process = subprocess.Popen(command, stdout=stdout, stderr=stderr)
     try:
         url = wait_for_server_url(workspace, process)
+        assert f"pipeline endpoint on {url}" in stdout_path.read_text()
         assert requests.get(url + "/", timeout=10).status_code == 200
         assert requests.post(url + submit_path, json={}, timeout=10).status_code == 401
     finally:

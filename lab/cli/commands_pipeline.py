@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -120,6 +121,8 @@ def _serve(workspace, host, port, max_concurrent_runs, announce) -> None:
     for published in announce:
         click.echo(f"  {published.name} {published.version}: {published.endpoint(server.url)}")
     click.echo("  token: `lab auth token` prints it")
+    # Redirected to a file, stdout is block-buffered: show the URL now, not when the endpoint stops.
+    sys.stdout.flush()
     # SIGTERM (a service manager, `docker stop`) stops the endpoint the same way as Ctrl-C.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:

@@ -230,7 +230,8 @@ def create_run(
         "outputs": outputs,
     }
     atomic_write_json(folder / RUN_FILE, data)
-    logger.info("queued run %s of pipeline %s (experiment %s)", run_id, definition.ref, experiment_name)
+    # Debug only: the endpoint logs the queued run with its parameters at INFO.
+    logger.debug("queued run %s of pipeline %s (experiment %s)", run_id, definition.ref, experiment_name)
     return PipelineRun(workspace, data)
 
 
