@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import tarfile
 import tempfile
 from dataclasses import asdict
@@ -240,11 +241,26 @@ def _container_user(folder: Path, files: list[Path]) -> str:
         return f"{uid}:{gid}"
     image_uid, image_gid = (int(part) for part in IMAGE_USER.split(":"))
     # NOTE: on the host, these files now belong to uid 10001; a local user with that uid could
-    # read the keys.
+    # read the keys. `lab keys regenerate` run as root replaces keys.json with a root-owned file
+    # of mode 0600, which the container cannot read until the next `lab deploy --target docker`.
     for path in [folder, *files]:
         if path.exists():
             os.chown(path, image_uid, image_gid)
     return IMAGE_USER
+
+
+def check_readable_by_others(model_dir: Path) -> None:
+    """Raise ``ServiceError`` unless the container's user, not the folder's owner, can read the model."""
+    unreadable = [model_dir] if stat.S_IMODE(model_dir.stat().st_mode) & 0o005 != 0o005 else []
+    unreadable += [
+        path for path in sorted(model_dir.iterdir())
+        if path.is_file() and path.name != "manifest.json" and not stat.S_IMODE(path.stat().st_mode) & 0o004
+    ]
+    if unreadable:
+        raise ServiceError(
+            f"{unreadable[0]} is not readable by the container's user (uid {IMAGE_USER.split(':')[0]}); "
+            f"run `chmod -R o+rX {model_dir}`, or run lab as a non-root user"
+        )
 
 
 def start(services_root: Path, spec: ServiceSpec) -> dict:
@@ -277,6 +293,8 @@ def start(services_root: Path, spec: ServiceSpec) -> dict:
     image = os.environ.get(IMAGE_ENV, DEFAULT_IMAGE)
     ensure_image(client, image)
     user = _container_user(folder, [keys_file, entry_script, folder / LOG_FILE, folder / REQUEST_LOG])
+    if user == IMAGE_USER:
+        check_readable_by_others(Path(spec.model_dir))
     _remove_stale_container(client, container_name(spec.name))
     container = _run_container(client, image, spec, folder, entry_script, port, user)
 
