@@ -80,7 +80,8 @@ def _print_plan(ctx_obj: CloudContext, changes, warnings=()) -> None:
 
 def dry_run_option(command):
     return click.option(
-        "--dry-run", is_flag=True, help="Print what would be created or changed, with sizes and cost settings; call nothing."
+        "--dry-run", is_flag=True,
+        help="Print what the command would create, change or read, with sizes and cost settings, without calling Azure."
     )(command)
 
 
@@ -106,12 +107,19 @@ def dataset_options(command):
     return click.option("--url", default=OFFICIAL_URL, show_default=True, help="URL of the training CSV.")(command)
 
 
-def automl_options(command):
+def automl_options(command=None, *, in_pipeline: bool = False):
+    """Add the AutoML options; ``in_pipeline`` leaves out --experiment and --model-name.
+
+    An AutoMLStep runs in the pipeline's experiment and registers no model, so these two options
+    would have no effect on `lab cloud pipeline create`.
+    """
+    if command is None:
+        return functools.partial(automl_options, in_pipeline=in_pipeline)
     options = [
-        click.option("--experiment", default="automl-bankmarketing", show_default=True,
-                     help="Experiment that the AutoML run is submitted to."),
         click.option("--label", default="y", show_default=True, help="Label column, the column to predict."),
-        click.option("--primary-metric", default="AUC_weighted", show_default=True, help="Metric AutoML optimizes."),
+        click.option("--primary-metric", default="AUC_weighted", show_default=True,
+                     help="Metric AutoML optimizes: accuracy, AUC_weighted, average_precision_score_weighted, "
+                          "norm_macro_recall or precision_score_weighted."),
         # --timeout is in minutes, as in `lab train`; --timeout-minutes is the older name of the same option.
         click.option("--timeout", "--timeout-minutes", "timeout_minutes", default=20, show_default=True, type=int,
                      help="Experiment timeout in minutes (experiment_timeout_minutes), 15 to 525600. "
@@ -124,8 +132,12 @@ def automl_options(command):
                      help="Featurization of the input columns (imputation, encoding)."),
         click.option("--cv", "n_cross_validations", type=int, default=None,
                      help="Cross-validation folds; default: AutoML chooses the validation."),
-        click.option("--model-name", default=DEFAULT_MODEL, show_default=True, help="Name to register the best model as."),
     ]
+    if not in_pipeline:
+        options.insert(0, click.option("--experiment", default="automl-bankmarketing", show_default=True,
+                                       help="Experiment that the AutoML run is submitted to."))
+        options.append(click.option("--model-name", default=DEFAULT_MODEL, show_default=True,
+                                    help="Name to register the best model as."))
     for option in reversed(options):
         command = option(command)
     return command
@@ -153,12 +165,14 @@ def _dataset_settings(kwargs):
 def _automl_settings(kwargs):
     from cloud.settings import AutoMLSettings
 
+    # `pipeline create` has no --experiment or --model-name, so the settings' defaults stand in there.
+    names = {"experiment_name": kwargs.get("experiment"), "model_name": kwargs.get("model_name")}
     return AutoMLSettings(
-        experiment_name=kwargs["experiment"], label_column_name=kwargs["label"],
+        **{key: value for key, value in names.items() if value is not None},
+        label_column_name=kwargs["label"],
         primary_metric=kwargs["primary_metric"], experiment_timeout_minutes=kwargs["timeout_minutes"],
         max_concurrent_iterations=kwargs["max_concurrent"], enable_early_stopping=kwargs["early_stopping"],
         featurization=kwargs["featurization"], n_cross_validations=kwargs["n_cross_validations"],
-        model_name=kwargs["model_name"],
     )
 
 
@@ -602,7 +616,7 @@ def pipeline_group():
 @pipeline_group.command("create")
 @compute_options
 @dataset_options
-@automl_options
+@automl_options(in_pipeline=True)
 @pipeline_options("Experiment that the pipeline run is submitted to.")
 @dry_run_option
 @_with_cloud_context
@@ -686,7 +700,10 @@ def pipeline_trigger_command(context: CloudContext, trigger_experiment, params, 
     run_id = pipeline.trigger(session.workspace, session.auth_header(), settings)
     click.echo(f"pipeline run {run_id} submitted to experiment {settings.trigger_experiment}")
     if follow:
-        resume = f"run `lab cloud pipeline status --run-id {run_id} --follow` to follow it again"
+        resume = (
+            f"run `lab cloud pipeline status --run-id {run_id} --experiment {settings.trigger_experiment} --follow` "
+            "to follow it again"
+        )
         with _keeps_running_on_interrupt(f"pipeline run {run_id}", resume):
             pipeline.follow_status(session.workspace, settings.trigger_experiment, run_id, click.echo)
 

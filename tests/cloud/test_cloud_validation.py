@@ -365,3 +365,19 @@ def test_pipeline_experiment_help_fits_each_command(lab_cli, tmp_path):
     assert "Experiment that the pipeline run is submitted to." in create_help
     assert "Experiment of the pipeline run to publish" in publish_help
     assert "--pipeline-experiment" not in trigger_help
+
+
+@pytest.mark.parametrize("option", ["--experiment", "--model-name"])
+def test_pipeline_create_has_no_automl_only_option(lab_cli, tmp_path, option):
+    result = CliRunner().invoke(lab_cli, ["--workspace", str(tmp_path / "ws"), "cloud", "pipeline", "create", option,
+                                          "x", "--dry-run"])
+    assert result.exit_code == 2
+    assert f"No such option '{option}'" in result.output
+
+
+def test_primary_metric_help_lists_every_metric(lab_cli, tmp_path):
+    from cloud.settings import PRIMARY_METRICS
+
+    help_text = " ".join(invoke(lab_cli, tmp_path, "automl", "--help").output.split())
+    for metric in PRIMARY_METRICS:
+        assert metric in help_text
