@@ -381,3 +381,13 @@ def test_primary_metric_help_lists_every_metric(lab_cli, tmp_path):
     help_text = " ".join(invoke(lab_cli, tmp_path, "automl", "--help").output.split())
     for metric in PRIMARY_METRICS:
         assert metric in help_text
+
+
+def test_real_run_warns_before_it_stops(lab_cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(lab_cli, ["--workspace", str(tmp_path / "ws"), "cloud", "automl", "--max-concurrent",
+                                          "10"])
+    assert result.exit_code == 7
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("warning: --max-concurrent 10 exceeds --max-nodes 4")
+    assert lines[1].startswith("error: ")
