@@ -40,7 +40,7 @@ class CloudContext:
         return CloudSession(read_config(self.config_path), self.auth_method)
 
     def auth_warnings(self) -> list[str]:
-        """Warn in a dry run about sign-in settings that would stop a real run."""
+        """List, as dry-run warnings, the sign-in settings that would stop a real run."""
         from cloud.workspace import missing_service_principal_variables
 
         if self.auth_method != "service-principal":
