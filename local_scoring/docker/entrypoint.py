@@ -14,6 +14,8 @@ The image sets the same environment variables as the process target (``AZUREML_M
 - ``LAB_SERVER_LOG``: a file that receives a copy of the server's output, beside the container log.
 - ``LAB_SKIP_REQUIREMENTS_CHECK=1``: start even when the model's requirements.txt pins other
   versions than the image has.
+- ``LAB_MODEL_FILES``: comma-separated files the model folder must contain (default
+  ``model.pkl,schema.json,sample.json``; an Azure AutoML model has only ``model.pkl``).
 
 Binding 0.0.0.0 is safe here because the container holds only the front: the inference server's
 own Flask app is served by the same gunicorn workers behind the key check.
@@ -78,9 +80,9 @@ def prepare_keys(env: dict[str, str]) -> Path:
     return keys_file
 
 
-def check_model_dir(model_dir: Path) -> None:
+def check_model_dir(model_dir: Path, required: tuple[str, ...] = MODEL_FILES) -> None:
     """Raise ``ServiceError`` unless the mounted model folder has the files the entry script reads."""
-    missing = [name for name in MODEL_FILES if not (model_dir / name).is_file()]
+    missing = [name for name in required if not (model_dir / name).is_file()]
     if missing:
         raise ServiceError(
             f"model folder {model_dir} lacks {', '.join(missing)}; mount a registered model version there "
@@ -186,7 +188,8 @@ def main() -> None:
         prepare_keys(env)
         choose_entry_script(env)
         model_dir = Path(env.get("AZUREML_MODEL_DIR", ""))
-        check_model_dir(model_dir)
+        required = tuple(name.strip() for name in env.get("LAB_MODEL_FILES", ",".join(MODEL_FILES)).split(",") if name.strip())
+        check_model_dir(model_dir, required)
         check_requirements(model_dir, env)
     except ServiceError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
