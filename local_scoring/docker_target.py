@@ -52,7 +52,7 @@ RUN_DIR = "/var/lib/lab/run"  # XDG_RUNTIME_DIR in the image: gunicorn's control
 CONTAINER_PREFIX = "lab-"
 LABEL_SERVICE = "lab.service"
 LABEL_SOURCE_DIGEST = "lab.source-digest"
-# What the Dockerfile copies into the image; the digest of these files tells a stale image.
+# The files the Dockerfile copies into the image. Their digest identifies a stale image.
 IMAGE_SOURCES = ("pyproject.toml", "README.md", "lab", "local_scoring", "cloud")
 STOP_GRACE_S = 15
 
@@ -67,9 +67,9 @@ COMPOSE_MARKER = "local_scoring/Dockerfile"
 
 
 def engine_client():
-    """Return a ``docker.DockerClient`` that has answered a ping.
+    """Return a ``docker.DockerClient`` whose engine has responded to a ping.
 
-    Raises ``ServiceError`` when the docker package is missing or no engine answers.
+    Raises ``ServiceError`` when the docker package is missing or no engine responds.
     """
     try:
         import docker
@@ -85,7 +85,7 @@ def engine_client():
         client.ping()
     except DockerException as exc:
         raise ServiceError(
-            f"no Docker engine answers at {address} ({_first_line(exc)}); start it, or deploy with --target process"
+            f"no Docker engine responds at {address} ({_first_line(exc)}); start it, or deploy with --target process"
         ) from None
     return client
 
@@ -108,7 +108,13 @@ def image_source_files(root: Path) -> list[Path]:
     files = []
     for name in IMAGE_SOURCES:
         top = root / name
-        for path in [top] if top.is_file() else sorted(top.rglob("*")) if top.is_dir() else []:
+        if top.is_file():
+            candidates = [top]
+        elif top.is_dir():
+            candidates = sorted(top.rglob("*"))
+        else:
+            candidates = []
+        for path in candidates:
             relative = path.relative_to(root).as_posix()
             if path.is_file() and "__pycache__" not in relative and not relative.startswith(WHEELHOUSE + "/"):
                 files.append(path)
@@ -165,9 +171,9 @@ def default_build_args(client, root: Path) -> dict[str, str]:
 def ensure_image(client, image: str) -> None:
     """Build ``image`` from the project's Dockerfile unless the engine has it for the current source.
 
-    In a source checkout, an image whose ``lab.source-digest`` label differs from the checkout's
-    files (or that has no such label, as after `docker-compose build`) is rebuilt; the layer
-    cache keeps that to the project's own layers. Without a checkout, an existing image is used
+    In a source checkout, the image is rebuilt when its ``lab.source-digest`` label differs from
+    the digest of the checkout's files, or when it has no such label (as after
+    `docker-compose build`). The layer cache limits that rebuild to the project's own layers. Without a checkout, an existing image is used
     as it is. The build arguments come from ``LAB_BASE_IMAGE`` and ``LAB_OFFLINE_BUILD``, as in
     docker-compose.yml.
     """
@@ -267,7 +273,7 @@ def start(services_root: Path, spec: ServiceSpec) -> dict:
     """Start the service in a container and wait until it scores the model's sample; return its state.
 
     A service of the same name that is running (as a container or as processes) is stopped
-    first; its keys are kept. Raises ``ServiceError`` when no engine answers, the image cannot
+    first; its keys are kept. Raises ``ServiceError`` when no engine responds, the image cannot
     be built, or the service is not ready within ``spec.ready_timeout_s``.
     """
     client = engine_client()
@@ -380,7 +386,7 @@ class _ContainerProcess:
 
 
 def is_running(state: dict | None) -> bool:
-    """Return True when the state's container exists and runs; False also when no engine answers."""
+    """Return True when the state's container exists and runs; False also when no engine responds."""
     if not state or not state.get("container_id"):
         return False
     try:
@@ -455,9 +461,10 @@ def write_compose_env(
 
     ``model_ref`` is ``name:version`` or ``name``, or None for the newest registered model. The
     file sets ``LAB_MODEL_DIR`` (the one setting that chooses the model), ``LAB_MODEL`` (for
-    reading only) and the two keys. Keys already in the file are kept, so clients keep working
-    across retraining; otherwise the keys of the workspace's service ``service_name`` are used,
-    or new ones. Other lines of the file are kept. The file gets mode 0600.
+    reading only) and the two keys. Keys already in the file are kept, so that clients keep
+    working after retraining. Without them, the keys of the workspace's service
+    ``service_name`` are used, or new ones. Other lines of the file are kept. The file gets
+    mode 0600.
 
     Raises ``ServiceError`` when no compose file is found, or when ``.env`` exists and was not
     written by lab (it is never overwritten then).
@@ -492,9 +499,9 @@ def write_compose_env(
         }
     managed = {"LAB_MODEL": asset.ref, "LAB_MODEL_DIR": _compose_path(asset.path, compose_dir), **keys}
 
-    kept = [line for line in lines if _variable_name(line) not in managed]
+    other_lines = [line for line in lines if _variable_name(line) not in managed]
     body = [COMPOSE_ENV_HEADER + " (mode 0600, ignored by git). LAB_MODEL_DIR chooses the model."]
-    body += [line for line in kept if line.strip()]
+    body += [line for line in other_lines if line.strip()]
     body += [f"{name}={value}" for name, value in managed.items()]
     atomic_write_text(env_path, "\n".join(body) + "\n", mode=0o600)
     logger.info("wrote %s: docker compose serves model %s", env_path, asset.ref)

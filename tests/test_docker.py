@@ -41,7 +41,7 @@ def engine_unavailable_reason() -> str | None:
         return "no docker command on PATH"
     result = subprocess.run(["docker", "info"], capture_output=True, text=True, timeout=60)
     if result.returncode != 0:
-        return f"no Docker engine answers (docker info failed: {result.stderr.strip()[:120]})"
+        return f"no Docker engine responds (docker info failed: {result.stderr.strip()[:120]})"
     return None
 
 
@@ -113,7 +113,7 @@ def test_entrypoint_without_any_keys_fails(tmp_path):
 def test_entrypoint_names_missing_model_files(tmp_path):
     (tmp_path / "schema.json").write_text("{}")
 
-    with pytest.raises(ServiceError, match=r"lacks model\.pkl, sample\.json; mount a registered model"):
+    with pytest.raises(ServiceError, match=r"is missing model\.pkl, sample\.json; mount a registered model"):
         entrypoint.check_model_dir(tmp_path)
 
 
@@ -177,7 +177,7 @@ def test_log_copy_keeps_output_and_exit_code(tmp_path, capfdbinary):
 # -- container environment and build context -----------------------------------------------
 
 
-def test_container_env_maps_paths_and_keeps_host_env_out(tmp_path, small_model_dir, monkeypatch):
+def test_container_env_maps_paths(tmp_path, small_model_dir, monkeypatch):
     monkeypatch.setenv("LAB_TEST_HOST_SECRET", "must-not-reach-the-container")
     folder = tmp_path / "services" / "svc"
     spec = ServiceSpec(name="svc", model_dir=small_model_dir, workers=2, cors_origins="http://127.0.0.1:8080")
@@ -360,7 +360,7 @@ def test_no_engine_is_one_line_error(tmp_path, monkeypatch):
         docker_target.engine_client()
 
     message = str(raised.value)
-    assert message.startswith(f"no Docker engine answers at unix://{tmp_path}/no-engine.sock")
+    assert message.startswith(f"no Docker engine responds at unix://{tmp_path}/no-engine.sock")
     assert message.endswith("start it, or deploy with --target process")
     assert "\n" not in message
 

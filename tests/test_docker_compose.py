@@ -4,7 +4,7 @@ The stack is the repository's docker-compose.yml with an env file written by
 ``write_compose_env`` for a small real model, on free loopback ports, under its own compose
 project name. The contract suite (tests/contract/) then runs against it unchanged, through
 ``LAB_CONTRACT_SCORING_URI`` and ``LAB_CONTRACT_KEY``, in a child pytest. Everything is torn down
-afterwards, volumes included. All tests skip when no Docker engine answers.
+afterwards, volumes included. All tests skip when no Docker engine responds.
 """
 
 from __future__ import annotations
@@ -69,19 +69,19 @@ class Stack:
 
 
 def wait_for(url: str, timeout_s: float, stack: "Stack") -> None:
-    """Poll ``url`` until it answers 200; fail at once when a container of the stack has exited."""
+    """Poll ``url`` until it returns 200; fail at once when a container of the stack has exited."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         exited = stack.compose("ps", "--services", "--filter", "status=exited", check=False).stdout.split()
         if exited:
-            raise TimeoutError(f"service(s) {', '.join(exited)} exited before {url} answered")
+            raise TimeoutError(f"service(s) {', '.join(exited)} exited before {url} responded")
         try:
             if requests.get(url, timeout=3).status_code == 200:
                 return
         except requests.RequestException:
             pass
         time.sleep(1)
-    raise TimeoutError(f"{url} did not answer 200 within {timeout_s:.0f} s")
+    raise TimeoutError(f"{url} did not return 200 within {timeout_s:.0f} s")
 
 
 @pytest.fixture(scope="module")

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Build a minimal Debian base image with python3 and python3-venv, without an image registry.
 #
-# The Debian packages of python3, python3-venv, libstdc++6 (numpy's and scipy's wheels link it),
-# libgomp1 (LightGBM links OpenMP), dash and coreutils and their dependencies are fetched with `apt-get download` into a temporary folder,
-# unpacked with `dpkg-deb` into a root filesystem with a merged /usr, and loaded with
-# `docker import`. Maintainer scripts never run, so the few files they would create (/bin/sh,
+# `apt-get download` fetches python3, python3-venv, libstdc++6 (numpy's and scipy's wheels link
+# it), libgomp1 (LightGBM links OpenMP), dash, coreutils and their dependencies into a temporary
+# folder. `dpkg-deb` unpacks them into a root filesystem with a merged /usr, and `docker import`
+# loads it. Maintainer scripts never run, so the few files they would create (/bin/sh,
 # /etc/passwd, the loader cache) are written here.
 #
 # Usage: local_scoring/docker/build-base-image.sh [TAG]    (default tag: lab-python-base:bookworm)
 # Needs: root (the unpacked files must keep their owners and modes), apt-get with current
-# package lists (`apt-get update`), and a Docker engine. The image gets the host's Debian release, so
-# run it on Debian 12 (bookworm) to get Python 3.11.
+# package lists (`apt-get update`), and a Docker engine. The image gets the host's Debian
+# release, so run it on Debian 12 (bookworm) to get Python 3.11.
 set -euo pipefail
 
 TAG="${1:-lab-python-base:bookworm}"
@@ -22,7 +22,7 @@ EXCLUDED='^(perl|perl-base|perl-modules-.*|libperl.*|debconf|cdebconf|libdebian-
 for tool in apt-get apt-cache dpkg-deb docker; do
     command -v "$tool" >/dev/null || { echo "error: $tool not found; this script needs a Debian host with Docker" >&2; exit 1; }
 done
-docker info >/dev/null 2>&1 || { echo "error: no Docker engine answers (docker info failed); start it and retry" >&2; exit 1; }
+docker info >/dev/null 2>&1 || { echo "error: no Docker engine responds (docker info failed); start it and retry" >&2; exit 1; }
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/lab-base-image.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT

@@ -52,16 +52,16 @@ def prepare_keys(env: dict[str, str]) -> Path:
     keys_file = Path(env.get("LAB_KEYS_FILE", ""))
     if not env.get("LAB_KEYS_FILE"):
         raise ServiceError("LAB_KEYS_FILE is not set; the image sets it, so do not override it with an empty value")
-    given = {field: env.pop(variable, "").strip() for field, variable in KEY_VARIABLES.items()}
-    if any(given.values()):
-        for field, value in given.items():
+    env_keys = {field: env.pop(variable, "").strip() for field, variable in KEY_VARIABLES.items()}
+    if any(env_keys.values()):
+        for field, value in env_keys.items():
             variable = KEY_VARIABLES[field]
             if len(value) < MIN_KEY_CHARS:
                 raise ServiceError(
                     f"{variable} has {len(value)} characters, fewer than {MIN_KEY_CHARS}; "
                     "run `lab train` or `lab deploy` to write random keys into .env"
                 )
-        service_keys.write_keys(keys_file, given["primaryKey"], given["secondaryKey"])
+        service_keys.write_keys(keys_file, env_keys["primaryKey"], env_keys["secondaryKey"])
         logger.info("keys from the environment written to %s", keys_file)
         return keys_file
     try:
@@ -85,7 +85,7 @@ def check_model_dir(model_dir: Path, required: tuple[str, ...] = MODEL_FILES) ->
     missing = [name for name in required if not (model_dir / name).is_file()]
     if missing:
         raise ServiceError(
-            f"model folder {model_dir} lacks {', '.join(missing)}; mount a registered model version there "
+            f"model folder {model_dir} is missing {', '.join(missing)}; mount a registered model version there "
             "(LAB_MODEL_DIR in .env, written by `lab train`)"
         )
 
@@ -93,8 +93,8 @@ def check_model_dir(model_dir: Path, required: tuple[str, ...] = MODEL_FILES) ->
 def requirement_mismatches(model_dir: Path) -> list[str]:
     """Compare the model's ``requirements.txt`` pins with the packages installed in the image.
 
-    Returns one ``name==wanted (image: installed)`` entry per mismatch; lines that are not a plain
-    ``name==version`` pin are ignored.
+    Returns one ``name==expected (image: installed)`` entry per mismatch. Lines that are not a
+    plain ``name==version`` pin are ignored.
     """
     path = model_dir / "requirements.txt"
     if not path.is_file():
@@ -102,16 +102,16 @@ def requirement_mismatches(model_dir: Path) -> list[str]:
     mismatches = []
     for line in path.read_text(encoding="utf-8").splitlines():
         line = line.split("#", 1)[0].strip()
-        name, separator, wanted = line.partition("==")
-        if not separator or not name.strip() or not wanted.strip():
+        name, separator, expected = line.partition("==")
+        if not separator or not name.strip() or not expected.strip():
             continue
-        name, wanted = name.strip(), wanted.strip()
+        name, expected = name.strip(), expected.strip()
         try:
             installed = metadata.version(name)
         except metadata.PackageNotFoundError:
             installed = "not installed"
-        if installed != wanted:
-            mismatches.append(f"{name}=={wanted} (image: {installed})")
+        if installed != expected:
+            mismatches.append(f"{name}=={expected} (image: {installed})")
     return mismatches
 
 

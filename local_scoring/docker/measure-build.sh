@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Measure the scoring image's build times and size, for the benchmarks page.
 #
-# Prints: the base image build (build-base-image.sh), a cold build of the scoring image
-# (--no-cache, offline from the wheelhouse), a warm build with nothing changed, and a warm
-# build after a change of one source file (a comment appended to a copy of the context).
+# It prints the time of four builds. The first is the base image (build-base-image.sh), the
+# second a cold build of the scoring image (--no-cache, offline from the wheelhouse). The last
+# two are warm builds: with nothing changed, and after a comment is appended to one source file
+# in a copy of the build context.
 # Usage: PYTHON=/path/to/python3.11 local_scoring/docker/measure-build.sh
 set -euo pipefail
 

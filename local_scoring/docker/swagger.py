@@ -1,9 +1,9 @@
 """Serve swagger-ui for a scoring service's swagger.json, from the ``swagger-ui-bundle`` package.
 
 This is the swagger service of docker-compose.yml. It serves the static swagger-ui files and a
-``swagger-initializer.js`` that points the page at ``--swagger-url``; the browser then fetches
-that document and sends "Try it out" requests to the scoring service itself, which must allow
-this page's origin (``AML_CORS_ORIGINS``).
+``swagger-initializer.js`` that points the page at ``--swagger-url``. The browser then fetches
+that document and sends "Try it out" requests to the scoring service itself, so the service
+must allow this page's origin (``AML_CORS_ORIGINS``).
 
 Usage: python -m local_scoring.docker.swagger --swagger-url URL [--host H] [--port P]
 """
