@@ -429,7 +429,7 @@ def handle_request(
 ) -> ScoringAnswer:
     """Score one request; ``body`` has the top-level keys ``data``, ``Inputs``, ``GlobalParameters``.
 
-    Bad input gives a 400 answer. A failure inside the model gives a 500 with a generic message
+    Bad input gives a 400 response. A failure inside the model gives a 500 with a generic message
     and ``request_id``; its traceback goes to the log under that id.
     """
     try:
@@ -441,7 +441,7 @@ def handle_request(
     try:
         predictions = model.predict_proba(frame) if method == "predict_proba" else model.predict(frame)
     except TimeoutError:
-        raise  # the inference server's SCORING_TIMEOUT_MS alarm: it answers "Scoring timeout after N ms"
+        raise  # the inference server's SCORING_TIMEOUT_MS alarm, which it reports as "Scoring timeout after N ms"
     except Exception as exc:  # noqa: BLE001 - a fault in the model, whatever its class, is a 500
         logger.exception("request %s: the model failed to score %d rows", request_id, len(frame))
         message = (

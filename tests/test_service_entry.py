@@ -1,7 +1,7 @@
 """Request handling of the entry scripts without HTTP: ``handle_request`` on real fitted models.
 
 The strict model one-hot encodes with ``handle_unknown="error"`` and has no imputer, so it cannot
-score an unseen category or a null; the service must find that out at load time and answer 400.
+score an unseen category or a null; the service must find that out at load time and respond with 400.
 """
 
 from __future__ import annotations

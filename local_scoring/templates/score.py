@@ -3,8 +3,8 @@
 The server imports this file, calls ``init()`` once per worker and ``run(data)`` per request.
 Requests look like ``{"data": [record, ...]}`` and responses like ``{"result": [label, ...]}``.
 With LAB_DOUBLE_ENCODED=1 the response is that JSON as a JSON string, as Azure's v1 AutoML
-scripts return it. The ``input_schema`` decorator describes the model's columns in /swagger.json;
-validation happens in ``local_scoring.entry`` so that bad input gets a 400 response that names the
+scripts return it. The ``input_schema`` decorator describes the model's columns in /swagger.json.
+Validation happens in ``local_scoring.entry``, so bad input gets a 400 response that names the
 field instead of a generic 500.
 """
 

@@ -5,7 +5,7 @@ to test any running service, such as the Docker container or a live ACI web serv
 them, the suite deploys the local service with a small real model, once in each payload style.
 
 ``LAB_CONTRACT_PROFILE`` is ``lab`` (default: every case) or ``aci``, which skips the cases where
-this project answers better than ACI (a 400 naming the field where ACI answers a generic 500,
+this project responds better than ACI (a 400 naming the field where ACI sends a generic 500,
 the 401 body, CORS, the swagger host). ``LAB_CONTRACT_MAX_BODY_BYTES``,
 ``LAB_CONTRACT_MAX_ROWS`` and ``LAB_CONTRACT_CORS_ORIGIN`` give a remote service's settings.
 """
@@ -37,7 +37,7 @@ TIMEOUT_S = 60
 
 @dataclass(frozen=True)
 class Target:
-    """A scoring service and what the suite knows of its settings."""
+    """A scoring service and the settings the suite uses for it."""
 
     scoring_uri: str
     key: str
@@ -147,6 +147,6 @@ def _local_target(request, style: str, profile: str):
 
 @pytest.fixture
 def lab_only(target: Target) -> None:
-    """Skip a case where this project answers better than ACI when the profile is ``aci``."""
+    """Skip a case where this project responds better than ACI when the profile is ``aci``."""
     if target.profile == "aci":
-        pytest.skip("a case where the local service answers better than ACI; the aci profile skips it")
+        pytest.skip("a case where the local service responds better than ACI; the aci profile skips it")

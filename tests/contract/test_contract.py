@@ -332,7 +332,7 @@ def test_other_payload_style_names_the_form(target, lab_only):
 
 
 def _raw_exchange(target: Target, head: str, body: bytes = b"") -> tuple[int, dict, bytes]:
-    """Send a hand-made HTTP/1.1 request and return status, headers and body of the answer."""
+    """Send a hand-made HTTP/1.1 request and return status, headers and body of the response."""
     parts = urlsplit(target.scoring_uri)
     with socket.create_connection((parts.hostname, parts.port or 80), timeout=TIMEOUT_S) as sock:
         sock.sendall(head.encode("ascii") + body)
