@@ -124,7 +124,16 @@ class Front:
             "error_class": None,
         }
         cors_headers = self._cors_headers(environ)
-        rejection = self.handle_front(environ)
+        try:
+            rejection = self.handle_front(environ)
+        except Exception as exc:
+            # Reading the body failed, e.g. because the client closed the connection mid-body. No
+            # response goes out, so the record takes nginx's 499 (client closed request).
+            logger.warning("request %s: reading the request failed: %s", request_id, exc.__class__.__name__)
+            record["status"] = 499
+            record["error_class"] = f"RequestReadError:{exc.__class__.__name__}"
+            self._log(record, started)
+            raise
         if rejection is not None:
             record["payload_bytes"] = _content_length(environ)
             record["status"] = rejection.status_code

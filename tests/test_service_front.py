@@ -178,3 +178,20 @@ def test_app_exception_is_500_with_request_id(tmp_path, keys):
 def test_long_request_id_is_replaced(tmp_path, keys):
     _, headers, _ = request(make_front(tmp_path, StubApp()), key="wrong", x_request_id="x" * 101)
     assert len(headers["x-request-id"]) == 36
+
+
+def test_broken_body_read_is_logged(tmp_path, keys):
+    class BrokenInput:
+        def read(self, size=-1):
+            raise ConnectionResetError("client went away")
+
+    front = make_front(tmp_path, StubApp())
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/score", "wsgi.input": BrokenInput(), "CONTENT_LENGTH": "10",
+               "CONTENT_TYPE": "application/json", "HTTP_AUTHORIZATION": f"Bearer {keys['primaryKey']}",
+               "HTTP_X_REQUEST_ID": "broken-1"}
+    with pytest.raises(ConnectionResetError):
+        front(environ, lambda *args: None)
+    record = log_records(tmp_path)[0]
+    assert record["request_id"] == "broken-1"
+    assert record["status"] == 499
+    assert record["error_class"] == "RequestReadError:ConnectionResetError"
