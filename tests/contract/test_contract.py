@@ -184,6 +184,14 @@ def test_put_score_is_405(target):
     assert response.json() == {"message": "The method is not allowed for the requested URL."}
 
 
+def test_get_score_with_query_scores(target):
+    records = target.sample_records[:1]
+    params = {key: json.dumps(value) for key, value in target.wrap(records).items()}
+    response = call(target, "GET", params=params)
+    assert response.status_code == 200
+    assert len(predictions_of(response)) == 1
+
+
 def test_unknown_path_is_404(target):
     response = call(target, "GET", "/no-such-route")
     assert response.status_code == 404
