@@ -142,7 +142,11 @@ def logs_command(workspace, name, failed, tail, as_json, server):
         return
     records = lab_service.read_request_log(service.request_log)
     if failed:
+        logged = len(records)
         records = [record for record in records if record.get("status", 0) >= 400]
+        if not records:
+            click.echo(f"no failed requests among the {logged} logged in {service.request_log}")
+            return
     shown = records[-tail:] if tail else []
     for record in shown:
         if as_json:
