@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Build the scoring image without a registry and without network inside the build.
 #
-# Steps: the base image (build-base-image.sh, when the engine lacks it), the wheelhouse
-# (download-wheels.sh), then local_scoring/Dockerfile with OFFLINE=1 and the source digest
-# that `lab deploy --target docker` compares to decide whether the image is current.
+# Steps: the base image (build-base-image.sh, when the engine lacks it), the pinned
+# requirements from PYTHON's environment (lock_requirements.py, so that the image loads the
+# models this environment trains), the wheelhouse (download-wheels.sh), then
+# local_scoring/Dockerfile with OFFLINE=1 and the source digest that
+# `lab deploy --target docker` compares to decide whether the image is current.
 #
 # Usage: PYTHON=/path/to/python3.11 local_scoring/docker/build-images.sh
 #   PYTHON            a Python 3.11 with the project installed (default python3)
@@ -29,6 +31,7 @@ if ! docker image inspect "$BASE" >/dev/null 2>&1; then
 fi
 echo "base image $BASE ready after $(( $(date +%s) - started )) s"
 
+"$PYTHON" "$HERE/lock_requirements.py"
 "$HERE/download-wheels.sh"
 digest="$("$PYTHON" -c 'from local_scoring.docker_target import project_root, source_digest; print(source_digest(project_root()))')"
 
