@@ -465,3 +465,15 @@ def test_prepare_frame_orders_and_types_columns():
     assert prepared.loc[0, "count"] == 3.0
     assert np.isnan(prepared.loc[0, "noise"])
     assert prepared.loc[0, "color"] == "7"
+
+
+class _FailingPipeline:
+    def fit(self, X, y):
+        raise RuntimeError()
+
+
+def test_every_candidate_failing_raises_training_error(monkeypatch):
+    X, y, schema = split(synthetic_frame())
+    monkeypatch.setattr(search_module, "build_pipeline", lambda *args: _FailingPipeline())
+    with pytest.raises(TrainingError, match="every candidate failed; the first error was: RuntimeError"):
+        run_automl(X, y, schema, AutoMLSettings(**FAST, iterations=2))

@@ -377,7 +377,8 @@ class _Search:
         except _OutOfTime:
             child.status, child.error = "Canceled", "stopped by the time budget before its last fold"
         except Exception as exc:  # an estimator's error of any type fails this candidate, not the run
-            child.status, child.error = "Failed", f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:300]}"
+            first_line = (str(exc).splitlines() or [""])[0][:300]
+            child.status, child.error = "Failed", f"{exc.__class__.__name__}: {first_line}"
             logger.warning("candidate %d (%s) failed: %s", iteration, child.pipeline, child.error)
         child.duration_seconds = time.monotonic() - started
         if child.status == "Running":
