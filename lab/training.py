@@ -35,7 +35,7 @@ def train_model(workspace: Workspace, dataset_ref: str | None, settings: AutoMLS
     Returns the registered model version and the search result. The run record is written to
     ``workspace.runs_dir / result.run_id``. Raises ``WorkspaceError`` for an unknown dataset,
     ``TrainingError`` when no model can be trained, and ``KeyboardInterrupt`` when the user
-    interrupts after the search; in that case no model version is registered.
+    interrupts after the search. After an interruption no model version is registered.
     """
     settings.validate()
     dataset = workspace.get("datasets", dataset_ref)

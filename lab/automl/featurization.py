@@ -1,8 +1,8 @@
 """Featurization: column roles, input coercion, and the ColumnTransformers the estimators use.
 
 Two featurizers exist. ``one_hot`` (median imputation, scaling, one-hot encoding) suits linear
-models and random forests; ``ordinal`` (median imputation, ordinal codes with -1 for missing and
-unseen categories) suits gradient-boosted trees, which split on codes directly.
+models and random forests. ``ordinal`` (median imputation, ordinal codes with -1 for missing and
+unseen categories) suits gradient-boosted trees, because they split on the codes directly.
 """
 
 from __future__ import annotations

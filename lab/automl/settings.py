@@ -31,7 +31,7 @@ FAMILIES = ("LightGBM", "HistGradientBoosting", "RandomForest", "ExtraTrees", "L
 
 @dataclass
 class AutoMLSettings:
-    """What to search, how to validate, and when to stop.
+    """Settings of a search: the primary metric, validation, exit criteria and search space.
 
     Times are in minutes, as Azure's ``experiment_timeout_minutes``. ``timeout_minutes`` covers
     the whole run: guardrails, search, ensembles and the final refit on all rows.

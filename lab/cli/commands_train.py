@@ -178,9 +178,9 @@ class TrainDisplay:
         self.best = best
         if self.live is None:
             score = child.score(self.metric)
-            shown = f"{score:.4f}" if child.status == "Completed" else child.status
-            best_shown = f"{best.score(self.metric):.4f}" if best is not None else "-"
-            self._plain(f"{child.iteration:>4}  {child.pipeline[:58]:<58} {shown:>14} {best_shown:>8} "
+            score_text = f"{score:.4f}" if child.status == "Completed" else child.status
+            best_text = f"{best.score(self.metric):.4f}" if best is not None else "-"
+            self._plain(f"{child.iteration:>4}  {child.pipeline[:58]:<58} {score_text:>14} {best_text:>8} "
                         f"{child.duration_seconds:>8.1f}")
 
     def _print(self, text: str) -> None:
