@@ -296,11 +296,11 @@ def start(services_root: Path, spec: ServiceSpec) -> dict:
     for name in (LOG_FILE, REQUEST_LOG):
         (folder / name).touch()
 
+    if os.getuid() == 0:
+        check_readable_by_others(Path(spec.model_dir))
     image = os.environ.get(IMAGE_ENV, DEFAULT_IMAGE)
     ensure_image(client, image)
     user = _container_user(folder, [keys_file, entry_script, folder / LOG_FILE, folder / REQUEST_LOG])
-    if user == IMAGE_USER:
-        check_readable_by_others(Path(spec.model_dir))
     _remove_stale_container(client, container_name(spec.name))
     container = _run_container(client, image, spec, folder, entry_script, port, user)
 
