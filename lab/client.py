@@ -165,6 +165,9 @@ def score_records(
 ) -> ScoreResult:
     """Score ``records`` (default: the exercise's two) and write the request body to ``body_path``.
 
+    The body is written only after a successful answer, so a failed call never leaves a body that
+    `lab benchmark` would then post thousands of times.
+
     ``style`` is "v1", "v2" or "auto" (read from the service's swagger); ``method`` is the v2
     ``GlobalParameters.method``. Raises ``EndpointError`` naming the status and the service's
     message when the answer is not 200.
@@ -173,10 +176,6 @@ def score_records(
         style = detect_payload_style(uri, timeout_s)
     payload = build_payload(EXERCISE_RECORDS if records is None else records, style, method)
     body_bytes = json.dumps(payload).encode("utf-8")
-    if body_path is not None:
-        from lab.workspace import atomic_write_bytes
-
-        atomic_write_bytes(Path(body_path), body_bytes)
     result = score_payload(uri, key, body_bytes, timeout_s)
     if result.status != 200:
         message = result.body.get("message") if isinstance(result.body, dict) else str(result.body)[:300]
@@ -185,4 +184,8 @@ def score_records(
     if isinstance(result.body, dict) and "error" in result.body:
         # v1 AutoML scripts return errors inside an HTTP 200 body.
         raise EndpointError(f"{uri} answered HTTP 200 with an error in the body: {str(result.body['error'])[:300]}")
+    if body_path is not None:
+        from lab.workspace import atomic_write_bytes
+
+        atomic_write_bytes(Path(body_path), body_bytes)
     return result

@@ -24,9 +24,33 @@ def _table(headers: list[str], rows: list[list]) -> list[str]:
     return lines
 
 
+def _guardrails(manifest: dict) -> list[str]:
+    """Render the guardrail alerts and the figures with and without suspected leaking columns."""
+    out = []
+    alerts = manifest.get("guardrail_alerts") or []
+    if alerts:
+        out += ["### Data guardrails", ""] + [f"- {alert}" for alert in alerts] + [""]
+    comparison = manifest.get("leakage_comparison") or {}
+    if comparison.get("columns"):
+        columns = ", ".join(f"`{name}`" for name in comparison["columns"])
+        out += [f"### With and without {columns} (cross-validation, {comparison.get('pipeline')})", ""]
+        if comparison.get("without"):
+            names = [name for name in METRICS_SHOWN if name in comparison["with"]]
+            rows = [[name, comparison["with"].get(name), comparison["without"].get(name)] for name in names]
+            out += _table(["metric", "with", "without"], rows) + [""]
+        else:
+            out += [f"Not compared: {comparison.get('skipped', 'no figures')}.", ""]
+    if manifest.get("dropped_columns"):
+        out += [f"Trained without: {', '.join(manifest['dropped_columns'])}.", ""]
+    return out
+
+
 def render(sections: dict) -> str:
     """Render the report from the parts `lab run` collected; missing parts are left out."""
     out = ["# Lab run report", ""]
+    if sections.get("failed_step"):
+        out += [f"**Incomplete: the run stopped at the {sections['failed_step']} step** (failed or interrupted); "
+                "the sections below are what finished before it.", ""]
     dataset = sections.get("dataset")
     if dataset:
         manifest = dataset.manifest
@@ -50,11 +74,12 @@ def render(sections: dict) -> str:
             out += ["### Leaderboard (cross-validation)", ""]
             metric = manifest.get("primary_metric")
             rows = [
-                [index + 1, entry.get("name") or entry.get("algorithm"), entry.get("metrics", {}).get(metric),
-                 entry.get("metrics", {}).get("accuracy"), entry.get("fit_time_s")]
+                [index + 1, entry.get("pipeline") or entry.get("algorithm"), entry.get("metrics", {}).get(metric),
+                 entry.get("metrics", {}).get("accuracy"), entry.get("duration_seconds")]
                 for index, entry in enumerate(leaderboard)
             ]
-            out += _table(["rank", "pipeline", metric, "accuracy", "fit time (s)"], rows) + [""]
+            out += _table(["rank", "pipeline", metric, "accuracy", "duration (s)"], rows) + [""]
+        out += _guardrails(manifest)
         cv = manifest.get("metrics") or {}
         test = sections.get("test_metrics") or {}
         names = [name for name in METRICS_SHOWN if name in cv or name in test]

@@ -30,6 +30,10 @@ class Service:
 
     @property
     def running(self) -> bool:
+        if self.state.get("target") == "docker":
+            from local_scoring import docker_target  # imported here: it needs the docker SDK
+
+            return docker_target.is_running(self.state)
         return process.is_running(self.state)
 
     @property
@@ -141,3 +145,10 @@ def read_request_log(path: Path) -> list[dict]:
                 except json.JSONDecodeError:
                     logger.warning("skipping a malformed line in %s", path)
     return records
+
+
+def update_compose_env(workspace: Workspace, model_ref: str) -> Path | None:
+    """Point docker-compose.yml's .env at ``model_ref``; return its path, or None outside the repository."""
+    from local_scoring import docker_target
+
+    return docker_target.update_compose_env(workspace, model_ref)

@@ -433,8 +433,12 @@ def stop(services_root: Path, name: str) -> bool:
 
 
 def find_compose_dir(workspace: Workspace) -> Path | None:
-    """Return the folder with this project's docker-compose.yml: the current one or the workspace's parent."""
-    for candidate in (Path.cwd(), workspace.root.parent):
+    """Return the folder with this project's docker-compose.yml when it is the workspace's parent.
+
+    Only the workspace's own parent counts (``./.lab`` in the repository by default): a run on
+    another workspace, such as a test's, must not repoint the repository's compose settings.
+    """
+    for candidate in (workspace.root.parent,):
         compose_file = candidate / COMPOSE_FILE
         if compose_file.is_file() and COMPOSE_MARKER in compose_file.read_text(encoding="utf-8", errors="replace"):
             return candidate

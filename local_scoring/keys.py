@@ -45,7 +45,12 @@ def regenerate(path: Path, which: str) -> dict[str, str]:
     field = KEY_NAMES[which.lower()]
     keys = read_keys(path)
     keys[field] = new_key()
+    owner = path.stat()
     atomic_write_json(path, keys, mode=0o600)
+    if os.geteuid() == 0 and (owner.st_uid, owner.st_gid) != (0, 0):
+        # The replacement file belongs to root; a container's user that read the old file must
+        # still read the new one, or the front rejects every request until a redeploy.
+        os.chown(path, owner.st_uid, owner.st_gid)
     return keys
 
 

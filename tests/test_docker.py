@@ -430,11 +430,6 @@ def test_docker_scores_with_key_and_logs(docker_service, small_model_dir):
 
 
 @needs_engine
-@pytest.mark.xfail(
-    os.getuid() == 0, strict=False,
-    reason="as root, keys.regenerate replaces keys.json with a root-owned file of mode 0600, which the "
-           "container's user cannot read; regenerate must keep the file's owner",
-)
 def test_docker_regenerated_key_works_at_once(docker_service, small_model_dir):
     from local_scoring.keys import regenerate
 

@@ -91,8 +91,13 @@ def benchmark_command(workspace, uri, key, name, requests_total, concurrency, bo
         )
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
-        return
-    click.echo(print_load_test(uri, result))
+    else:
+        click.echo(print_load_test(uri, result))
+    if result.failed == result.requests:
+        raise EndpointError(
+            f"all {result.requests} requests to {uri} failed ({result.errors}); check the key and the body in "
+            f"{body_path} with `lab endpoint`"
+        )
 
 
 def print_load_test(uri: str, result) -> str:

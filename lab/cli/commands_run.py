@@ -25,7 +25,9 @@ from local_scoring.process import DEFAULT_SERVICE_NAME
 @click.option("--test-file", type=click.Path(dir_okay=False),
               help="Held-out CSV for the final figures only; default: $LAB_DATA_DIR/bankmarketing_test.csv if present.")
 @click.option("--primary-metric", default="AUC_weighted", show_default=True,
-              help="Metric the search optimizes (Azure names, e.g. accuracy, AUC_weighted).")
+              type=click.Choice(["accuracy", "AUC_weighted", "average_precision_score_weighted",
+                                 "norm_macro_recall", "precision_score_weighted"]),
+              help="Metric that ranks the leaderboard and picks the best model (Azure's names).")
 @click.option("--timeout", "timeout_minutes", default=4.0, show_default=True, type=click.FloatRange(min=0.05),
               help="Training budget in minutes (experiment_timeout_minutes).")
 @click.option("--threshold-objective", type=click.Choice(["auto", "accuracy", "f1", "balanced_accuracy", "none"]),
@@ -57,6 +59,7 @@ def run_command(workspace, data_path, label, test_file, primary_metric, timeout_
     from rich.console import Console
 
     from lab.automl import AutoMLSettings
+    from lab.cli.commands_serve import print_compose_env
     from lab.cli.commands_train import TrainDisplay, print_result
     from lab.training import train_model
 
@@ -69,6 +72,12 @@ def run_command(workspace, data_path, label, test_file, primary_metric, timeout_
         click.secho(f"\n== {name}", bold=True)
         return time.perf_counter()
 
+    settings = AutoMLSettings(
+        primary_metric=primary_metric, timeout_minutes=timeout_minutes, seed=seed,
+        threshold_objective=None if threshold_objective == "none" else threshold_objective,
+        drop_columns=tuple(drop_columns),
+    ).validate()
+    current_step = "data"
     try:
         started = step("data: register the dataset")
         source = lab_data.resolve_source(data_path)
@@ -78,11 +87,7 @@ def run_command(workspace, data_path, label, test_file, primary_metric, timeout_
         steps.append(("data", time.perf_counter() - started))
 
         started = step(f"train: AutoML for {timeout_minutes:g} min, primary metric {primary_metric}")
-        settings = AutoMLSettings(
-            primary_metric=primary_metric, timeout_minutes=timeout_minutes, seed=seed,
-            threshold_objective=None if threshold_objective == "none" else threshold_objective,
-            drop_columns=tuple(drop_columns),
-        ).validate()
+        current_step = "train"
         display = TrainDisplay(Console(), primary_metric)
         try:
             model_asset, result = train_model(workspace, dataset.ref, settings, DEFAULT_MODEL_NAME, on_event=display)
@@ -90,10 +95,12 @@ def run_command(workspace, data_path, label, test_file, primary_metric, timeout_
             display.close()
         sections["model"] = model_asset
         print_result(display.console, model_asset, result)
+        print_compose_env(workspace, model_asset.ref)
         steps.append(("train", time.perf_counter() - started))
 
         test_path = Path(test_file) if test_file else lab_data.default_test_path()
         if test_path is not None:
+            current_step = "evaluate"
             started = step(f"evaluate: final figures on {test_path}")
             test_frame = lab_data.read_csv(test_path, label)
             model = load_model(model_asset)
@@ -104,12 +111,14 @@ def run_command(workspace, data_path, label, test_file, primary_metric, timeout_
             sections["figures"] = _figures(model_asset, model, test_frame, label, report_folder)
             steps.append(("evaluate", time.perf_counter() - started))
 
+        current_step = "deploy"
         started = step("deploy: start the scoring service")
         service = lab_service.deploy(workspace, model_asset.ref, {"name": DEFAULT_SERVICE_NAME, "port": port})
         service_started = True
         click.echo(f"scoring URI {service.scoring_uri}, swagger URI {service.swagger_uri}")
         steps.append(("deploy", time.perf_counter() - started))
 
+        current_step = "endpoint"
         started = step("endpoint: score the exercise's two records")
         primary_key = service.get_keys()[0]
         body_path = report_folder / "data.json"
@@ -122,13 +131,17 @@ def run_command(workspace, data_path, label, test_file, primary_metric, timeout_
         }
         steps.append(("endpoint", time.perf_counter() - started))
 
+        current_step = "benchmark"
         started = step(f"benchmark: {requests_total} requests at concurrency {concurrency}")
         load = run_load_test(service.scoring_uri, body_path.read_bytes(), primary_key, requests_total, concurrency)
         sections["benchmark"] = load.to_json()
         click.echo(f"{load.requests_per_s:.1f} requests/s, p50 {load.latency_ms['p50']:.1f} ms, "
                    f"p99 {load.latency_ms['p99']:.1f} ms, {load.failed} failed")
         steps.append(("benchmark", time.perf_counter() - started))
+        current_step = None
     finally:
+        if current_step is not None:
+            sections["failed_step"] = current_step
         if service_started and not keep_service:
             lab_service.stop(workspace, DEFAULT_SERVICE_NAME)
             click.echo(f"service {DEFAULT_SERVICE_NAME} stopped")

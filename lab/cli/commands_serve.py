@@ -63,11 +63,23 @@ def deploy_command(workspace, model_ref, name, host, port, workers, threads_per_
         "double_encoded": double_encoded,
     }, target=target)
     print_service(service)
+    print_compose_env(workspace, service.state["model"])
+
+
+def print_compose_env(workspace, model_ref: str) -> None:
+    """Write the .env that `docker compose up` reads, and say which model it serves."""
+    path = lab_service.update_compose_env(workspace, model_ref)
+    if path is not None:
+        click.echo(f"docker compose: {path} serves {model_ref}")
 
 
 def print_service(service) -> None:
     primary, secondary = service.get_keys()
-    click.echo(f"service {service.name} is healthy (model {service.state['model']}, pid {service.state['pid']})")
+    if service.state.get("target") == "docker":
+        where = f"container {str(service.state.get('container_id') or '')[:12]}"
+    else:
+        where = f"pid {service.state['pid']}"
+    click.echo(f"service {service.name} is healthy (model {service.state['model']}, {where})")
     click.echo(f"  scoring URI  {service.scoring_uri}")
     click.echo(f"  swagger URI  {service.swagger_uri}")
     settings = service.state.get("settings", {})

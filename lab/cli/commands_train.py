@@ -82,6 +82,9 @@ def train_command(workspace, dataset_ref, primary_metric, timeout_minutes, itera
     finally:
         display.close()
     print_result(display.console, asset, result)
+    from lab.cli.commands_serve import print_compose_env
+
+    print_compose_env(workspace, asset.ref)
 
 
 class TrainDisplay:
