@@ -18,7 +18,9 @@ def positive_class(classes: list[str], labels: pd.Series) -> str:
 
 
 def classification_metrics(y_true: pd.Series, y_pred, probabilities: np.ndarray, classes: list[str]) -> dict:
-    """Return accuracy, AUC_weighted and the other figures for one labelled set.
+    """Return accuracy, AUC_weighted and the other figures for one labelled set, with Azure's names.
+
+    The ``*_binary`` figures are those of the minority (positive) class.
 
     ``probabilities`` has shape (n_samples, n_classes), columns in the order of ``classes``.
     """
@@ -39,11 +41,11 @@ def classification_metrics(y_true: pd.Series, y_pred, probabilities: np.ndarray,
         "norm_macro_recall": _norm_macro_recall(y_true, y_pred, classes),
         "precision_score_weighted": metrics.precision_score(y_true, y_pred, average="weighted", zero_division=0),
         "balanced_accuracy": metrics.balanced_accuracy_score(y_true, y_pred),
-        f"f1_{positive}": metrics.f1_score(y_true, y_pred, pos_label=positive, average="binary")
+        "f1_score_binary": metrics.f1_score(y_true, y_pred, pos_label=positive, average="binary")
         if len(classes) == 2 else metrics.f1_score(y_true, y_pred, average="weighted"),
-        f"precision_{positive}": metrics.precision_score(y_true, y_pred, pos_label=positive, zero_division=0)
+        "precision_score_binary": metrics.precision_score(y_true, y_pred, pos_label=positive, zero_division=0)
         if len(classes) == 2 else metrics.precision_score(y_true, y_pred, average="weighted", zero_division=0),
-        f"recall_{positive}": metrics.recall_score(y_true, y_pred, pos_label=positive)
+        "recall_score_binary": metrics.recall_score(y_true, y_pred, pos_label=positive)
         if len(classes) == 2 else metrics.recall_score(y_true, y_pred, average="weighted"),
         "log_loss": metrics.log_loss(y_true, probabilities, labels=classes),
         "rows": int(len(y_true)),

@@ -80,12 +80,17 @@ def render(sections: dict) -> str:
             ]
             out += _table(["rank", "pipeline", metric, "accuracy", "duration (s)"], rows) + [""]
         out += _guardrails(manifest)
-        cv = manifest.get("metrics") or {}
+        # With a tuned threshold, the out-of-fold figures at that threshold are the ones comparable
+        # with the test file, whose labels come from the model's predict().
+        cv = manifest.get("threshold_metrics") or manifest.get("metrics") or {}
+        cv_title = "cross-validation"
+        if manifest.get("threshold_metrics"):
+            cv_title += f" (threshold {manifest['threshold']:.3f})"
         test = sections.get("test_metrics") or {}
         names = [name for name in METRICS_SHOWN if name in cv or name in test]
         names += sorted(name for name in test if name not in names and name != "rows")
         out += ["### Metrics", ""]
-        header = ["metric", "cross-validation"] + ([f"test file ({test.get('rows')} rows)"] if test else [])
+        header = ["metric", cv_title] + ([f"test file ({test.get('rows')} rows)"] if test else [])
         out += _table(header, [[name, cv.get(name)] + ([test.get(name)] if test else []) for name in names]) + [""]
         if test:
             out += [f"Test file: `{sections.get('test_path')}`; used only for these final figures.", ""]
