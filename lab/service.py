@@ -102,15 +102,16 @@ def get_service(workspace: Workspace, name: str | None = None) -> Service:
     return max(running, key=lambda service: service.state.get("started_at", ""))
 
 
-def stop(workspace: Workspace, name: str | None = None) -> Service:
+def stop(workspace: Workspace, name: str | None = None) -> tuple[Service, bool]:
+    """Stop the service; return it and whether it was running."""
     service = get_service(workspace, name)
     if service.state.get("target") == "docker":
         from local_scoring import docker_target  # imported here: it needs the docker SDK
 
-        docker_target.stop(workspace.services_dir, service.name)
+        was_running = docker_target.stop(workspace.services_dir, service.name)
     else:
-        process.stop(workspace.services_dir, service.name)
-    return get_service(workspace, service.name)
+        was_running = process.stop(workspace.services_dir, service.name)
+    return get_service(workspace, service.name), was_running
 
 
 def resolve_uri_and_key(workspace: Workspace, uri: str | None, key: str | None, service_name: str | None):

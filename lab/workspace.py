@@ -123,6 +123,8 @@ class Workspace:
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Hold the workspace lock, which serializes version numbering across processes."""
+        if self.root.exists() and not self.root.is_dir():
+            raise WorkspaceError(f"workspace {self.root} is a file, not a folder; pass another --workspace")
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / ".lock", "a+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
@@ -142,6 +144,8 @@ class Workspace:
         version is registered.
         """
         _check_name(name)
+        if self.root.exists() and not self.root.is_dir():
+            raise WorkspaceError(f"workspace {self.root} is a file, not a folder; pass another --workspace")
         staging = self.root / ".staging" / f"{kind}-{name}-{uuid.uuid4().hex[:12]}"
         staging.mkdir(parents=True)
         try:

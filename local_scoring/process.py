@@ -14,6 +14,7 @@ the front's address only, 127.0.0.1 by default. The service folder
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -325,7 +326,13 @@ def ensure_port_free(host: str, port: int) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
-        except OSError:
+        except socket.gaierror:
+            raise ServiceError(f"invalid host {host!r}: no such address; use 127.0.0.1, 0.0.0.0 or a local address") from None
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise ServiceError(
+                    f"cannot bind {host}:{port} ({exc.strerror}); use 127.0.0.1, 0.0.0.0 or an address of this machine"
+                ) from None
             raise ServiceError(
                 f"port {port} on {host} is in use; stop what listens there (`lab deploy --stop`) or pass --port"
             ) from None

@@ -456,8 +456,9 @@ def test_docker_stop_removes_container(engine, docker_service):
     workspace, deployed = docker_service
     container_id = deployed.state["container_id"]
 
-    stopped = lab_service.stop(workspace, "docker-test")
+    stopped, was_running = lab_service.stop(workspace, "docker-test")
 
+    assert was_running
     assert stopped.state["container_id"] is None
     assert "stopped_at" in stopped.state
     with pytest.raises(NotFound):

@@ -144,3 +144,21 @@ def test_deploy_corrupt_model_file_fails(tmp_path, small_model_dir):
     with pytest.raises(ServiceError, match="cannot be loaded"):
         start(tmp_path / "services", ServiceSpec(name="broken", model_dir=folder, port=0))
     assert not (tmp_path / "services" / "broken" / "state.json").exists()
+
+
+def test_stop_twice_reports_not_running(small_model_dir, tmp_path):
+    from lab.service import stop as stop_service
+    from lab.workspace import Workspace
+
+    workspace = Workspace(tmp_path / "ws")
+    start(workspace.services_dir, ServiceSpec(name="svc", model_dir=small_model_dir, port=0))
+    first = stop_service(workspace, "svc")
+    second = stop_service(workspace, "svc")
+    assert first[1] is True
+    assert second[1] is False
+
+
+def test_deploy_foreign_address_is_not_port_in_use(small_model_dir, tmp_path):
+    # 192.0.2.1 is a documentation address that no machine has; binding it sends no packet.
+    with pytest.raises(ServiceError, match="cannot bind 192.0.2.1:5999"):
+        start(tmp_path / "services", ServiceSpec(name="svc", model_dir=small_model_dir, host="192.0.2.1", port=5999))

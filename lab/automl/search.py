@@ -247,7 +247,9 @@ class _Search:
         self.guardrails = run_guardrails(X, self.y, self.classes, self.schema_types, self.settings.leakage_auc,
                                          self.settings.seed, dropped=drop)
         for result in self.guardrails.results:
-            log = logger.warning if result.status == "alerted" else logger.info
+            # INFO, because the CLI's display already shows every alert; logged as a warning it was
+            # printed twice at the default verbosity.
+            log = logger.info
             log("guardrail %s: %s: %s", result.name, result.status, result.message)
         self.record.write_guardrails(self.guardrails.to_json())
         self._emit("guardrails", report=self.guardrails)

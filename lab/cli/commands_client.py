@@ -158,7 +158,7 @@ def serve_swagger_ui(swagger_uri: str, host: str, port: int) -> None:
     server = SwaggerUIServer(swagger_uri, host, port, title=swagger_uri)
     scoring_uri = swagger_uri.partition("?")[0].rsplit("/", 1)[0] + "/score"
     click.echo(f"swagger-ui for {swagger_uri} at {server.url} (Ctrl-C stops it)")
-    click.echo("  Authorize with the value 'Bearer <key>' (`lab keys show primary --raw` prints the key)")
+    click.echo("  Authorize with the value 'Bearer <key>' (`KEY=$(lab keys show primary --raw)` captures it; --raw writes only into a pipe or variable)")
     if not cors_allows(scoring_uri, server.origin):
         click.echo(f"  warning: {scoring_uri} does not allow origin {server.origin} by CORS, so 'Try it out' fails; "
                    f"redeploy with `lab deploy --cors-origins {server.origin}`", err=True)

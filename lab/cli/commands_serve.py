@@ -51,8 +51,8 @@ def deploy_command(workspace, model_ref, name, host, port, workers, threads_per_
     service name and kept on redeployment, like an ACI service update.
     """
     if stop_it:
-        service = lab_service.stop(workspace, name)
-        click.echo(f"service {service.name} stopped")
+        service, was_running = lab_service.stop(workspace, name)
+        click.echo(f"service {service.name} stopped" if was_running else f"service {service.name} was not running")
         return
     click.echo(f"deploying {model_ref or 'the newest model'} as service {name} ...")
     service = lab_service.deploy(workspace, model_ref, {
@@ -87,7 +87,7 @@ def print_service(service) -> None:
     click.echo(f"  payload      {style}{' (double-encoded answers)' if settings.get('double_encoded') else ''}, "
                f"at most {settings.get('max_rows', '?')} records per request")
     click.echo(f"  keys         primary {mask(primary)}, secondary {mask(secondary)} in {service.keys_file} (mode 0600)")
-    click.echo("               `lab keys show` shows them masked; KEY=$(lab keys show primary --raw) captures one")
+    click.echo("               `lab keys show` shows them masked; KEY=$(lab keys show primary --raw) captures one into a variable")
     click.echo("  request log  `lab logs`;  stop with `lab deploy --stop`")
 
 
