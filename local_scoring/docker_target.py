@@ -26,7 +26,6 @@ import shutil
 import stat
 import tarfile
 import tempfile
-from dataclasses import asdict
 from pathlib import Path
 
 from lab.errors import LabError, ServiceError
@@ -304,25 +303,7 @@ def start(services_root: Path, spec: ServiceSpec) -> dict:
     _remove_stale_container(client, container_name(spec.name))
     container = _run_container(client, image, spec, folder, entry_script, port, user)
 
-    base = f"http://{'127.0.0.1' if spec.host in ('0.0.0.0', '') else spec.host}:{port}"
-    state = {
-        "name": spec.name,
-        "target": "docker",
-        "pid": None,
-        "container_id": container.id,
-        "image": image,
-        "host": spec.host,
-        "port": port,
-        "scoring_uri": f"{base}/score",
-        "swagger_uri": f"{base}/swagger.json",
-        "model": spec.model_ref,
-        "model_dir": str(spec.model_dir),
-        "log": str(folder / LOG_FILE),
-        "request_log": str(folder / REQUEST_LOG),
-        "keys_file": str(keys_file),
-        "started_at": utc_now(),
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(spec).items()},
-    }
+    state = process.new_state(spec, folder, port, target="docker", pid=None, container_id=container.id, image=image)
     atomic_write_json(folder / STATE_FILE, state)
     try:
         process.wait_until_ready(_ContainerProcess(container, folder / LOG_FILE), state, keys["primaryKey"], spec)

@@ -180,23 +180,7 @@ def start(services_root: Path, spec: ServiceSpec) -> dict:
     finally:
         log_handle.close()
 
-    base = f"http://{'127.0.0.1' if spec.host in ('0.0.0.0', '') else spec.host}:{port}"
-    state = {
-        "name": spec.name,
-        "target": "process",
-        "pid": process.pid,
-        "host": spec.host,
-        "port": port,
-        "scoring_uri": f"{base}/score",
-        "swagger_uri": f"{base}/swagger.json",
-        "model": spec.model_ref,
-        "model_dir": str(spec.model_dir),
-        "log": str(folder / LOG_FILE),
-        "request_log": str(folder / REQUEST_LOG),
-        "keys_file": str(keys_file),
-        "started_at": utc_now(),
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(spec).items()},
-    }
+    state = new_state(spec, folder, port, target="process", pid=process.pid)
     atomic_write_json(folder / STATE_FILE, state)
     try:
         wait_until_ready(process, state, keys["primaryKey"], spec)
@@ -205,6 +189,27 @@ def start(services_root: Path, spec: ServiceSpec) -> dict:
         raise
     logger.info("service %s ready at %s (pid %d)", spec.name, state["scoring_uri"], process.pid)
     return state
+
+
+def new_state(spec: ServiceSpec, folder: Path, port: int, target: str, **fields) -> dict:
+    """Return the state.json contents of a service just started; ``fields`` adds target-specific ones."""
+    base = f"http://{'127.0.0.1' if spec.host in ('0.0.0.0', '') else spec.host}:{port}"
+    return {
+        "name": spec.name,
+        "target": target,
+        **fields,
+        "host": spec.host,
+        "port": port,
+        "scoring_uri": f"{base}/score",
+        "swagger_uri": f"{base}/swagger.json",
+        "model": spec.model_ref,
+        "model_dir": str(spec.model_dir),
+        "log": str(folder / LOG_FILE),
+        "request_log": str(folder / REQUEST_LOG),
+        "keys_file": str(folder / service_keys.KEYS_FILE),
+        "started_at": utc_now(),
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(spec).items()},
+    }
 
 
 def service_env(spec: ServiceSpec, folder: Path, entry_script: Path) -> dict[str, str]:
