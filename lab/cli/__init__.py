@@ -53,17 +53,19 @@ def cli(ctx: click.Context, workspace: str, verbose: int) -> None:
 
 
 def _register_commands() -> None:
-    from lab.cli import commands_data, commands_serve, commands_client, commands_run
+    from lab.cli import (
+        commands_client,
+        commands_cloud,
+        commands_data,
+        commands_pipeline,
+        commands_run,
+        commands_serve,
+        commands_train,
+    )
 
-    for module in (commands_data, commands_serve, commands_client, commands_run):
-        module.register(cli)
-    for optional in ("commands_train", "commands_pipeline", "commands_cloud"):
-        try:
-            module = __import__(f"lab.cli.{optional}", fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"lab.cli.{optional}":
-                raise
-            continue
+    modules = (commands_data, commands_train, commands_serve, commands_client, commands_pipeline,
+               commands_run, commands_cloud)
+    for module in modules:
         module.register(cli)
 
 
