@@ -88,3 +88,30 @@ def build_small_model(sample_csv: Path, folder: Path) -> Path:
 @pytest.fixture(scope="session")
 def small_model_dir(sample_csv: Path, tmp_path_factory) -> Path:
     return build_small_model(sample_csv, tmp_path_factory.mktemp("model"))
+
+
+LOG_WAIT_S = 10.0
+
+
+def wait_for_request_records(path: Path, request_id: str, timeout_s: float = LOG_WAIT_S) -> list[dict]:
+    """Return the request-log records of ``request_id``, waiting for them to appear.
+
+    The front writes a record when the server closes the response body, which can be a moment
+    after the client has read the answer, so a test that reads the log at once can miss it.
+    """
+    import time
+
+    from lab.service import read_request_log
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        records = [record for record in read_request_log(path) if record["request_id"] == request_id]
+        if records or time.monotonic() > deadline:
+            return records
+        time.sleep(0.05)
+
+
+@pytest.fixture()
+def wait_for_records():
+    """The ``wait_for_request_records`` helper, as a fixture so test modules need no import path."""
+    return wait_for_request_records

@@ -409,7 +409,7 @@ def test_docker_port_bound_to_loopback_only(engine, docker_service):
 
 
 @needs_engine
-def test_docker_scores_with_key_and_logs(docker_service, small_model_dir):
+def test_docker_scores_with_key_and_logs(docker_service, small_model_dir, wait_for_records):
     from lab.service import read_request_log
 
     _, deployed = docker_service
@@ -423,6 +423,7 @@ def test_docker_scores_with_key_and_logs(docker_service, small_model_dir):
     assert answer.status_code == 200
     assert len(answer.json()["result"]) == 2
     assert rejected.status_code == 401
+    wait_for_records(deployed.request_log, "docker-test-score")
     records = {record["request_id"]: record for record in read_request_log(deployed.request_log)}
     assert records["docker-test-score"]["status"] == 200
     assert records["docker-test-score"]["rows"] == 2

@@ -19,7 +19,6 @@ from click.testing import CliRunner
 
 from lab.cli import cli
 from lab.errors import ServiceError
-from lab.service import read_request_log
 from lab.workspace import Workspace
 from local_scoring import process
 from local_scoring.keys import read_keys
@@ -118,9 +117,9 @@ def test_model_fault_is_500_with_request_id(faulty, small_model_dir):
     assert response.headers["x-ms-run-function-failed"] == "True"
 
 
-def test_model_fault_is_in_both_logs_under_its_id(faulty, small_model_dir):
+def test_model_fault_is_in_both_logs_under_its_id(faulty, small_model_dir, wait_for_records):
     post(faulty, {"data": [record(small_model_dir, duration=FAULT_DURATION)]}, **{"x-request-id": "fault-0002"})
-    records = [r for r in read_request_log(Path(faulty["state"]["request_log"])) if r["request_id"] == "fault-0002"]
+    records = wait_for_records(Path(faulty["state"]["request_log"]), "fault-0002")
     assert len(records) == 1
     assert records[0]["status"] == 500
     assert records[0]["error_class"] == "ModelError:RuntimeError"
@@ -209,13 +208,13 @@ def short_worker_timeout(small_model_dir, tmp_path_factory):
     process.stop(workspace.services_dir, "short")
 
 
-def test_worker_timeout_is_logged(short_worker_timeout, small_model_dir):
+def test_worker_timeout_is_logged(short_worker_timeout, small_model_dir, wait_for_records):
     body = {"Inputs": {"data": [record(small_model_dir, duration=SLOW_DURATION)]}}
     response = post(short_worker_timeout, body, **{"x-request-id": "worker-timeout-01"})
     # gunicorn ends the worker and responds with its own HTML error page.
     assert response.status_code == 500
     log = Path(short_worker_timeout["state"]["request_log"])
-    records = [r for r in read_request_log(log) if r["request_id"] == "worker-timeout-01"]
+    records = wait_for_records(log, "worker-timeout-01")
     assert [(r["status"], r["error_class"]) for r in records] == [(500, "WorkerTimeout")]
 
 
