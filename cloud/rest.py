@@ -10,7 +10,6 @@ Request: ``POST <endpoint>`` with ``Authorization: Bearer <AAD token>`` and the 
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import time
@@ -28,6 +27,7 @@ from cloud.errors import (
     with_retry,
 )
 from cloud.settings import check_experiment_name
+from lab.pipelines.client import is_loopback
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def build_trigger_request(
             f"invalid pipeline endpoint {endpoint!r}; pass the REST endpoint of a published pipeline "
             "(`lab cloud pipeline publish` prints it)"
         )
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise CloudError(
             f"refusing to send a bearer token over plain http to {parts.hostname}; use the https endpoint, "
             "or a loopback address for the local pipeline endpoint"
@@ -92,15 +92,6 @@ def build_trigger_request(
     headers = {"Authorization": authorization, "Content-Type": "application/json"}
     body = {"ExperimentName": experiment_name, "ParameterAssignments": dict(parameter_assignments or {})}
     return TriggerRequest(url=endpoint, headers=headers, body=body)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def post_trigger_request(

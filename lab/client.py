@@ -180,10 +180,10 @@ def score_records(
     if result.status != 200:
         message = result.body.get("message") if isinstance(result.body, dict) else str(result.body)[:300]
         hint = " (pass --key or check `lab keys show`)" if result.status == 401 else ""
-        raise EndpointError(f"{uri} answered HTTP {result.status}: {message}{hint}")
+        raise EndpointError(f"{uri} returned HTTP {result.status}: {message}{hint}")
     if isinstance(result.body, dict) and "error" in result.body:
         # v1 AutoML scripts return errors inside an HTTP 200 body.
-        raise EndpointError(f"{uri} answered HTTP 200 with an error in the body: {str(result.body['error'])[:300]}")
+        raise EndpointError(f"{uri} returned HTTP 200 with an error in the body: {str(result.body['error'])[:300]}")
     if body_path is not None:
         from lab.workspace import atomic_write_bytes
 

@@ -51,72 +51,89 @@ def render(sections: dict) -> str:
     if sections.get("failed_step"):
         out += [f"**Incomplete: the run stopped at the {sections['failed_step']} step** (failed or interrupted); "
                 "the sections below are what finished before it.", ""]
-    dataset = sections.get("dataset")
-    if dataset:
-        manifest = dataset.manifest
-        balance = ", ".join(f"{k}: {v}" for k, v in manifest["class_balance"].items())
-        out += [
-            "## Dataset", "",
-            f"- registered as `{dataset.ref}` from `{manifest['source']}`",
-            f"- sha256 `{manifest['sha256']}`",
-            f"- {manifest['rows']} rows, {manifest['columns']} feature columns, label `{manifest['label']}`",
-            f"- class balance: {balance} (minority share {manifest['minority_share']:.2%})", "",
-        ]
-    model = sections.get("model")
-    if model:
-        manifest = model.manifest
-        out += ["## Best model", "",
-                f"- registered as `{model.ref}`: {manifest.get('algorithm')}",
-                f"- primary metric `{manifest.get('primary_metric')}`; decision threshold "
-                f"{_fmt(manifest.get('threshold'))}", ""]
-        leaderboard = manifest.get("leaderboard_top") or []
-        if leaderboard:
-            out += ["### Leaderboard (cross-validation)", ""]
-            metric = manifest.get("primary_metric")
-            rows = [
-                [index + 1, entry.get("pipeline") or entry.get("algorithm"), entry.get("metrics", {}).get(metric),
-                 entry.get("metrics", {}).get("accuracy"), entry.get("duration_seconds")]
-                for index, entry in enumerate(leaderboard)
-            ]
-            out += _table(["rank", "pipeline", metric, "accuracy", "duration (s)"], rows) + [""]
-        out += _guardrails(manifest)
-        # With a tuned threshold, the out-of-fold figures at that threshold are the ones comparable
-        # with the test file, whose labels come from the model's predict().
-        cv = manifest.get("threshold_metrics") or manifest.get("metrics") or {}
-        cv_title = "cross-validation"
-        if manifest.get("threshold_metrics"):
-            cv_title += f" (threshold {manifest['threshold']:.3f})"
-        test = sections.get("test_metrics") or {}
-        names = [name for name in METRICS_SHOWN if name in cv or name in test]
-        names += sorted(name for name in test if name not in names and name != "rows")
-        out += ["### Metrics", ""]
-        header = ["metric", cv_title] + ([f"test file ({test.get('rows')} rows)"] if test else [])
-        out += _table(header, [[name, cv.get(name)] + ([test.get(name)] if test else []) for name in names]) + [""]
-        if test:
-            out += [f"Test file: `{sections.get('test_path')}`; used only for these final figures.", ""]
+    if sections.get("dataset"):
+        out += _dataset_section(sections["dataset"])
+    if sections.get("model"):
+        out += _model_section(sections["model"].ref, sections["model"].manifest, sections)
     figures = sections.get("figures") or {}
     if figures:
         out += ["### Figures", ""]
         out += [f"![{name}]({path})" for name, path in figures.items()] + [""]
+    out += _service_sections(sections)
+    return "\n".join(out)
+
+
+def _dataset_section(dataset) -> list[str]:
+    manifest = dataset.manifest
+    balance = ", ".join(f"{k}: {v}" for k, v in manifest["class_balance"].items())
+    return [
+        "## Dataset", "",
+        f"- registered as `{dataset.ref}` from `{manifest['source']}`",
+        f"- sha256 `{manifest['sha256']}`",
+        f"- {manifest['rows']} rows, {manifest['columns']} feature columns, label `{manifest['label']}`",
+        f"- class balance: {balance} (minority share {manifest['minority_share']:.2%})", "",
+    ]
+
+
+def _model_section(ref: str, manifest: dict, sections: dict) -> list[str]:
+    out = ["## Best model", "",
+           f"- registered as `{ref}`: {manifest.get('algorithm')}",
+           f"- primary metric `{manifest.get('primary_metric')}`; decision threshold "
+           f"{_fmt(manifest.get('threshold'))}", ""]
+
+    leaderboard = manifest.get("leaderboard_top") or []
+    if leaderboard:
+        out += ["### Leaderboard (cross-validation)", ""]
+        metric = manifest.get("primary_metric")
+        rows = [
+            [index + 1, entry.get("pipeline") or entry.get("algorithm"), entry.get("metrics", {}).get(metric),
+             entry.get("metrics", {}).get("accuracy"), entry.get("duration_seconds")]
+            for index, entry in enumerate(leaderboard)
+        ]
+        out += _table(["rank", "pipeline", metric, "accuracy", "duration (s)"], rows) + [""]
+    out += _guardrails(manifest)
+
+    # With a tuned threshold, the out-of-fold figures at that threshold are the ones comparable
+    # with the test file, whose labels come from the model's predict().
+    cv = manifest.get("threshold_metrics") or manifest.get("metrics") or {}
+    cv_title = "cross-validation"
+    if manifest.get("threshold_metrics"):
+        cv_title += f" (threshold {manifest['threshold']:.3f})"
+    test = sections.get("test_metrics") or {}
+    names = [name for name in METRICS_SHOWN if name in cv or name in test]
+    names += sorted(name for name in test if name not in names and name != "rows")
+    out += ["### Metrics", ""]
+    header = ["metric", cv_title] + ([f"test file ({test.get('rows')} rows)"] if test else [])
+    out += _table(header, [[name, cv.get(name)] + ([test.get(name)] if test else []) for name in names]) + [""]
+    if test:
+        out += [f"Test file: `{sections.get('test_path')}`; used only for these final figures.", ""]
+    return out
+
+
+def _service_sections(sections: dict) -> list[str]:
+    """Render the endpoint answer, the load test and the step timings."""
+    out = []
     endpoint = sections.get("endpoint")
     if endpoint:
         out += ["## Endpoint", "",
                 f"- scoring URI `{endpoint['uri']}`, swagger `{endpoint['swagger_uri']}`",
                 f"- the exercise's two records (keys in alphabetical order) -> HTTP {endpoint['status']}, "
                 f"predictions `{endpoint['predictions']}` in {endpoint['elapsed_ms']:.1f} ms", ""]
+
     load = sections.get("benchmark")
     if load:
-        lat = load["latency_ms"]
+        latency = load["latency_ms"]
         out += ["## Load test", "",
                 f"{load['requests']} requests at concurrency {load['concurrency']}: "
-                f"{load['requests_per_s']:.1f} requests/s, {load['failed']} failed; latency p50 {lat['p50']:.1f} ms, "
-                f"p95 {lat['p95']:.1f} ms, p99 {lat['p99']:.1f} ms", ""]
+                f"{load['requests_per_s']:.1f} requests/s, {load['failed']} failed; latency p50 {latency['p50']:.1f} ms, "
+                f"p95 {latency['p95']:.1f} ms, p99 {latency['p99']:.1f} ms", ""]
+
     steps = sections.get("steps") or []
     if steps:
         rows = [[name, f"{seconds:.1f}"] for name, seconds in steps]
         rows.append(["total", f"{sum(seconds for _, seconds in steps):.1f}"])
         out += ["## Steps", ""] + _table(["step", "seconds"], rows) + [""]
-    return "\n".join(out)
+    return out
 
 
 def write_report(folder: Path, sections: dict) -> Path:

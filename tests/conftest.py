@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from lab import data as lab_data
+from lab.workspace import Workspace
 
 SEED = 0
 SAMPLE_ROWS = 2_000
@@ -115,3 +116,21 @@ def wait_for_request_records(path: Path, request_id: str, timeout_s: float = LOG
 def wait_for_records():
     """The ``wait_for_request_records`` helper, as a fixture so test modules need no import path."""
     return wait_for_request_records
+
+
+def make_tiny_workspace(tmp_path: Path) -> Workspace:
+    """Return a workspace with dataset ``tiny``: 30 rows, two features, a ``y`` label of both classes."""
+    csv = tmp_path / "tiny.csv"
+    rows = ["age,job,y"] + [
+        f"{20 + i},{'admin' if i % 2 else 'technician'},{'yes' if i % 3 == 0 else 'no'}" for i in range(30)
+    ]
+    csv.write_text("\n".join(rows) + "\n")
+    workspace = Workspace(tmp_path / "ws")
+    lab_data.register_dataset(workspace, csv, name="tiny")
+    return workspace
+
+
+@pytest.fixture()
+def tiny_workspace(tmp_path: Path) -> Workspace:
+    """A fresh workspace with the 30-row dataset ``tiny`` registered."""
+    return make_tiny_workspace(tmp_path)

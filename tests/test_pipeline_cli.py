@@ -21,7 +21,6 @@ import requests
 from click.testing import CliRunner
 
 from lab.cli import cli
-from lab.data import register_dataset
 from lab.pipelines import auth, definition, publish, runs
 from lab.pipelines.api import PipelineApi, Request
 from lab.pipelines.steps import all_child_runs
@@ -72,13 +71,8 @@ def endpoint():
 
 
 @pytest.fixture()
-def workspace(tmp_path) -> Workspace:
-    csv = tmp_path / "tiny.csv"
-    rows = ["age,job,y"] + [f"{20 + i},{'admin' if i % 2 else 'technician'},{'yes' if i % 3 == 0 else 'no'}"
-                            for i in range(30)]
-    csv.write_text("\n".join(rows) + "\n")
-    ws = Workspace(tmp_path / "ws")
-    register_dataset(ws, csv, name="tiny")
+def workspace(tiny_workspace) -> Workspace:
+    ws = tiny_workspace
     return ws
 
 

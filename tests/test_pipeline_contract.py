@@ -14,7 +14,6 @@ import stat
 import pytest
 
 from lab.automl.settings import PRIMARY_METRICS as AUTOML_PRIMARY_METRICS
-from lab.data import register_dataset
 from lab.errors import WorkspaceError
 from lab.pipelines import auth, definition, publish, runs
 from lab.pipelines.api import PipelineApi, Request
@@ -25,14 +24,9 @@ TOKEN_HEADER = "Authorization"
 
 
 @pytest.fixture()
-def workspace(tmp_path) -> Workspace:
+def workspace(tiny_workspace) -> Workspace:
     """A workspace with a tiny dataset, one pipeline, one published pipeline and a token."""
-    csv = tmp_path / "tiny.csv"
-    rows = ["age,job,y"] + [f"{20 + i},{'admin' if i % 2 else 'technician'},{'yes' if i % 3 == 0 else 'no'}"
-                            for i in range(30)]
-    csv.write_text("\n".join(rows) + "\n")
-    ws = Workspace(tmp_path / "ws")
-    register_dataset(ws, csv, name="tiny")
+    ws = tiny_workspace
     return ws
 
 

@@ -15,7 +15,6 @@ import pytest
 from click.testing import CliRunner
 
 from lab.cli import cli
-from lab.data import register_dataset
 from lab.pipelines import auth, definition, publish, runs
 from lab.pipelines.api import PipelineApi, Request
 from lab.pipelines.dispatcher import Dispatcher
@@ -27,13 +26,8 @@ STANDIN_SECONDS = "60"
 
 
 @pytest.fixture()
-def workspace(tmp_path) -> Workspace:
-    csv = tmp_path / "tiny.csv"
-    rows = ["age,job,y"] + [f"{20 + i},{'admin' if i % 2 else 'technician'},{'yes' if i % 3 == 0 else 'no'}"
-                            for i in range(30)]
-    csv.write_text("\n".join(rows) + "\n")
-    ws = Workspace(tmp_path / "ws")
-    register_dataset(ws, csv, name="tiny")
+def workspace(tiny_workspace) -> Workspace:
+    ws = tiny_workspace
     created = definition.create_pipeline(ws, "tiny", name="train", timeout_minutes=1.0)
     publish.publish_pipeline(ws, created.ref, "Train")
     auth.get_or_create_token(ws)

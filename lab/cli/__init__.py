@@ -47,7 +47,12 @@ def cli(ctx: click.Context, workspace: str, verbose: int) -> None:
     and run training pipelines: locally by default, or in Azure with `lab cloud`."""
     from lab.workspace import Workspace
 
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    if verbose == 0:
+        level = logging.WARNING
+    elif verbose == 1:
+        level = logging.INFO
+    else:
+        level = logging.DEBUG
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ctx.obj = Workspace(workspace)
 

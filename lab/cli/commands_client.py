@@ -141,7 +141,7 @@ def swagger_command(workspace, uri, name, output, spec_version, serve, ui_host, 
     except requests.RequestException as exc:
         raise EndpointError(f"cannot reach swagger URI {uri} ({exc.__class__.__name__}); is the service running?") from None
     if response.status_code != 200:
-        raise EndpointError(f"{uri} answered HTTP {response.status_code}: {response.text[:200]}")
+        raise EndpointError(f"{uri} returned HTTP {response.status_code}: {response.text[:200]}")
     document = response.json()
     from lab.workspace import atomic_write_json
 

@@ -27,11 +27,11 @@ from local_scoring.process import DEFAULT_PORT, DEFAULT_SERVICE_NAME
 @click.option("--worker-timeout", default=300, show_default=True, type=click.IntRange(1),
               help="Seconds a worker may spend on one request before gunicorn restarts it (WORKER_TIMEOUT).")
 @click.option("--scoring-timeout", default=60_000, show_default=True, type=click.IntRange(1),
-              help="Milliseconds run() may take before the server answers 500 (SCORING_TIMEOUT_MS).")
+              help="Milliseconds run() may take before the server returns HTTP 500 (SCORING_TIMEOUT_MS).")
 @click.option("--max-body-mb", default=100, show_default=True, type=click.IntRange(1),
               help="Largest request body in MB; larger ones get 413 (Azure's nginx allows 100 MB).")
 @click.option("--max-rows", default=10_000, show_default=True, type=click.IntRange(1),
-              help="Most records per request; larger batches get 400.")
+              help="Maximum records per request; larger batches get HTTP 400.")
 @click.option("--cors-origins", help="Comma-separated origins allowed by CORS (AML_CORS_ORIGINS), e.g. for swagger-ui.")
 @click.option("--payload-style", type=click.Choice(["v1", "v2"]), default="v1", show_default=True,
               help="Entry script style: v1 {\"data\": [...]} -> {\"result\": [...]}, or v2 "
@@ -100,7 +100,7 @@ def keys_group():
 @click.argument("which", required=False, type=click.Choice(["primary", "secondary"]))
 @click.option("--name", help="Service name; default: the running service.")
 @click.option("--raw", is_flag=True,
-              help="Print only the full key, for capture in a pipe or $(...); refused on a terminal.")
+              help="Print only the full key, for capture in a pipe or $(...); rejected when output is a terminal.")
 @click.pass_obj
 def keys_show(workspace, which, name, raw):
     """Show the keys masked, or one key in full with --raw into a pipe."""
