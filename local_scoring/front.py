@@ -139,12 +139,14 @@ class Front:
             record["status"] = rejection.status_code
             record["error_class"] = rejection.error_class
             rejection.headers.extend([("x-request-id", request_id), *cors_headers])
-            result = rejection(start_response)
             self._log(record, started)
-            return result
+            return rejection(start_response)
         record["payload_bytes"] = _content_length(environ)
         rewrite = self._swagger_rewrite(environ)
+        # The app's start_response call is held back until its body has been read, so that the
+        # log record is written before the first byte of the response goes out.
         pending: list[tuple] = []
+        written: list[bytes] = []
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info=None):
             record["status"] = int(status.split()[0])
@@ -162,15 +164,16 @@ class Front:
             if record["status"] >= 400 and record["error_class"] is None:
                 record["error_class"] = _status_class(record["status"])
             kept.extend(cors_headers)
-            if rewrite is not None:
-                # start_response waits until the rewritten body's length is known; Flask never
-                # uses the write() callable returned here.
-                pending.append((status, kept, exc_info))
-                return lambda data: None
-            return start_response(status, kept, exc_info)
+            pending[:] = [(status, kept, exc_info)]
+            return written.append
 
         try:
             body = self.app(environ, capture)
+            # The inference server's Flask responses are built in memory, so reading the whole
+            # body here adds only one copy of it.
+            payload = b"".join(written) + _read_and_close(body)
+            if not pending:
+                raise RuntimeError("the app returned a body without calling start_response")
         except SystemExit:
             # gunicorn ends a worker that overran WORKER_TIMEOUT by raising SystemExit in it. The
             # client gets gunicorn's own HTML 500 page, and the request log still gets its record.
@@ -190,11 +193,13 @@ class Front:
                 [("x-request-id", request_id), *cors_headers],
             )
             return failure(start_response)
+        status, headers, exc_info = pending[0]
         if rewrite is not None:
-            body = rewrite(body)
-            status, kept, exc_info = pending[0]
-            start_response(status, [*kept, ("Content-Length", str(sum(len(chunk) for chunk in body)))], exc_info)
-        return _LoggedBody(body, lambda: self._log(record, started))
+            payload = rewrite(payload)
+            headers = [*headers, ("Content-Length", str(len(payload)))]
+        self._log(record, started)
+        start_response(status, headers, exc_info)
+        return [payload]
 
     def handle_front(self, environ: dict) -> FrontResponse | None:
         """Return the front's own response (413, 401, 400, CORS preflight), or None to pass the request on.
@@ -290,7 +295,7 @@ class Front:
             ("Access-Control-Expose-Headers", "x-request-id, x-ms-request-id, WWW-Authenticate"),
         ]
 
-    def _swagger_rewrite(self, environ: dict) -> Callable[[Iterable[bytes]], list[bytes]] | None:
+    def _swagger_rewrite(self, environ: dict) -> Callable[[bytes], bytes] | None:
         """Return a body filter that sets the swagger's host to the address the client used, or None."""
         if not self.config.rewrite_swagger_host or environ.get("PATH_INFO") != "/swagger.json":
             return None
@@ -300,25 +305,19 @@ class Front:
         scheme = environ.get("HTTP_X_FORWARDED_PROTO", environ.get("wsgi.url_scheme", "http"))
         scheme = scheme if scheme in ("http", "https") else "http"
 
-        def rewrite(body: Iterable[bytes]) -> list[bytes]:
-            try:
-                raw = b"".join(body)
-            finally:
-                close = getattr(body, "close", None)
-                if close is not None:
-                    close()
+        def rewrite(raw: bytes) -> bytes:
             try:
                 document = json.loads(raw)
             except ValueError:
-                return [raw]
+                return raw
             if isinstance(document, dict) and "swagger" in document:
                 document["host"] = host
                 document["schemes"] = [scheme]
             elif isinstance(document, dict) and "openapi" in document:
                 document["servers"] = [{"url": f"{scheme}://{host}"}]
             else:
-                return [raw]
-            return [json.dumps(document).encode("utf-8")]
+                return raw
+            return json.dumps(document).encode("utf-8")
 
         return rewrite
 
@@ -338,23 +337,14 @@ class Front:
             logger.error("request %s: cannot write the request log %s: %s", record["request_id"], self.log_path, exc)
 
 
-class _LoggedBody:
-    """Wrap a WSGI response body so the log record is written once the body is closed."""
-
-    def __init__(self, body: Iterable[bytes], on_close: Callable[[], None]):
-        self.body = body
-        self.on_close = on_close
-
-    def __iter__(self):
-        return iter(self.body)
-
-    def close(self) -> None:
-        try:
-            close = getattr(self.body, "close", None)
-            if close is not None:
-                close()
-        finally:
-            self.on_close()
+def _read_and_close(body: Iterable[bytes]) -> bytes:
+    """Join a WSGI response body and close it, as PEP 3333 requires of the server."""
+    try:
+        return b"".join(body)
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
 
 
 def _read_limited(stream, limit: int) -> bytes | None:

@@ -95,10 +95,10 @@ LOG_WAIT_S = 10.0
 
 
 def wait_for_request_records(path: Path, request_id: str, timeout_s: float = LOG_WAIT_S) -> list[dict]:
-    """Return the request-log records of ``request_id``, waiting for them to appear.
+    """Return the request-log records of ``request_id``, polling the log for up to ``timeout_s``.
 
-    The front writes a record when the server closes the response body, which can be a moment
-    after the client has read the answer, so a test that reads the log at once can miss it.
+    The front writes each record before it sends the response, so the records are normally there
+    at the first read. test_service_faults.py checks that order without this helper.
     """
     import time
 

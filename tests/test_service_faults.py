@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from lab.cli import cli
 from lab.errors import ServiceError
+from lab.service import read_request_log
 from lab.workspace import Workspace
 from local_scoring import process
 from local_scoring.keys import read_keys
@@ -126,6 +127,21 @@ def test_model_fault_is_in_both_logs_under_its_id(faulty, small_model_dir, wait_
     server_log = Path(faulty["state"]["log"]).read_text()
     assert "request fault-0002: the model failed to score 1 rows" in server_log
     assert "RuntimeError: simulated fault inside the model" in server_log
+
+
+def test_record_is_logged_before_response(faulty, small_model_dir):
+    # No waiting: the front writes each record before it sends the response. Several requests,
+    # because a record written just after the response would still be found some of the time.
+    log = Path(faulty["state"]["request_log"])
+    missing = []
+    for index in range(20):
+        request_id = f"log-order-{index:02d}"
+        response = post(faulty, {"data": [record(small_model_dir)]}, **{"x-request-id": request_id})
+        assert response.status_code == 200
+        found = [entry for entry in read_request_log(log) if entry["request_id"] == request_id]
+        if len(found) != 1:
+            missing.append(request_id)
+    assert missing == []
 
 
 def test_scoring_timeout_is_500(faulty, small_model_dir):
