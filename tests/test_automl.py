@@ -161,6 +161,72 @@ def test_tune_threshold_f1_below_half_for_rare_class():
     assert score > classification_metrics(y, np.column_stack([1 - positive_proba, positive_proba]))["f1_score_binary"]
 
 
+def overlapping_scores(rows: int = 4000):
+    """A rare class whose scores overlap the other's, so the F1-best threshold costs accuracy."""
+    rng = np.random.default_rng(SEED)
+    y = (rng.random(rows) < 0.12).astype(int)
+    positive_proba = np.clip(rng.normal(0.25 + 0.25 * y, 0.15), 0, 1)
+    return y, positive_proba
+
+
+def accuracy_at(y, positive_proba, threshold):
+    return float(np.mean((positive_proba >= threshold).astype(int) == y))
+
+
+def test_tune_threshold_f1_unlimited_loses_accuracy():
+    y, positive_proba = overlapping_scores()
+    best_accuracy = accuracy_at(y, positive_proba, tune_threshold("accuracy", y, positive_proba)[0])
+    threshold, _ = tune_threshold("f1", y, positive_proba)
+    assert accuracy_at(y, positive_proba, threshold) < best_accuracy - 0.01
+
+
+@pytest.mark.parametrize("max_loss", [0.0, 0.005, 0.02])
+def test_tune_threshold_f1_within_accuracy_loss(max_loss):
+    y, positive_proba = overlapping_scores()
+    best_accuracy = accuracy_at(y, positive_proba, tune_threshold("accuracy", y, positive_proba)[0])
+    threshold, score = tune_threshold("f1", y, positive_proba, max_accuracy_loss=max_loss)
+    unlimited_threshold, unlimited_score = tune_threshold("f1", y, positive_proba)
+    assert accuracy_at(y, positive_proba, threshold) >= best_accuracy - max_loss - 1e-9
+    assert score <= unlimited_score
+    assert threshold >= unlimited_threshold
+
+
+def test_tune_threshold_wider_loss_never_lowers_f1():
+    y, positive_proba = overlapping_scores()
+    scores = [tune_threshold("f1", y, positive_proba, max_accuracy_loss=loss)[1] for loss in (0.0, 0.005, 0.02)]
+    assert scores == sorted(scores)
+    assert scores[0] < scores[-1]
+
+
+def test_tune_threshold_accuracy_ignores_loss_limit():
+    y, positive_proba = overlapping_scores()
+    assert tune_threshold("accuracy", y, positive_proba, 0.0) == tune_threshold("accuracy", y, positive_proba)
+
+
+@pytest.mark.parametrize("loss", [-0.1, 1.0, "half", True])
+def test_invalid_max_accuracy_loss_rejected(loss):
+    with pytest.raises(TrainingError, match="invalid threshold_max_accuracy_loss"):
+        AutoMLSettings(threshold_max_accuracy_loss=loss).validate()
+
+
+def test_f1_threshold_auto_limit_is_one_standard_error():
+    X, y, schema = split(synthetic_frame())
+    result = run_automl(X, y, schema, AutoMLSettings(**FAST, iterations=2, threshold_objective="f1"))
+    positive_proba = result.best.oof[:, 1]
+    codes = (np.asarray(y) == "yes").astype(int)
+    best_accuracy = accuracy_at(codes, positive_proba, tune_threshold("accuracy", codes, positive_proba)[0])
+    expected = np.sqrt(best_accuracy * (1 - best_accuracy) / len(codes))
+    assert result.threshold_max_accuracy_loss == pytest.approx(expected)
+    assert accuracy_at(codes, positive_proba, result.threshold) >= best_accuracy - expected - 1e-9
+
+
+def test_balanced_accuracy_threshold_unlimited_by_default():
+    X, y, schema = split(synthetic_frame())
+    result = run_automl(X, y, schema, AutoMLSettings(**FAST, iterations=1, threshold_objective="balanced_accuracy"))
+    assert result.threshold is not None
+    assert result.threshold_max_accuracy_loss is None
+
+
 # -- ensembles -------------------------------------------------------------------------------
 
 

@@ -48,7 +48,20 @@ def test_train_cli_registers_model(workspace):
     assert "registered model small-model:1" in result.output
     assert "guardrail class_balancing_detection" in result.output
     assert "search stopped (iterations) after 2 candidates" in result.output
-    assert workspace.get("models", "small-model").manifest["threshold_objective"] == "f1"
+    manifest = workspace.get("models", "small-model").manifest
+    assert manifest["threshold_objective"] == "f1"
+    assert 0 < manifest["threshold_max_accuracy_loss"] < 0.05
+    assert "among thresholds within" in result.output
+    assert sum(manifest["iterations_by_status"].values()) == manifest["iterations"]
+
+
+@pytest.mark.parametrize("value", ["half", "1.5", "-0.01"])
+def test_train_cli_rejects_bad_accuracy_loss(workspace, value):
+    result = CliRunner().invoke(cli, ["--workspace", str(workspace.root), "train",
+                                      "--threshold-max-accuracy-loss", value])
+    assert result.exit_code == 2
+    assert f"{value!r} is not 'auto', 'none' or a fraction" in result.output
+    assert workspace.list("models") == []
 
 
 def test_train_cli_unknown_drop_column_exit_code(workspace):

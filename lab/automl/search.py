@@ -30,8 +30,8 @@ from lab.automl.guardrails import GuardrailReport, run_guardrails
 from lab.automl.metrics import classification_metrics, is_better, mean_metrics, sort_key
 from lab.automl.model import AutoMLModel, StackEnsemble, VotingEnsemble
 from lab.automl.runrecord import RunRecord, new_run_id
-from lab.automl.settings import AutoMLSettings
-from lab.automl.threshold import tune_threshold
+from lab.automl.settings import AUTO, AutoMLSettings
+from lab.automl.threshold import accuracy_standard_error, tune_threshold
 from lab.errors import TrainingError
 
 logger = logging.getLogger(__name__)
@@ -124,6 +124,10 @@ class AutoMLResult:
     iterations_run: int
     dropped_columns: tuple[str, ...] = ()
     threshold_metrics: dict | None = None  # out-of-fold metrics of the best at the tuned threshold
+    threshold_max_accuracy_loss: float | None = None  # the accuracy limit the threshold was tuned under
+    # Candidates by status ("Completed", "Failed", "Canceled" when the budget cut one off); they add
+    # up to iterations_run, while the leaderboard lists only completed child runs.
+    iterations_by_status: dict[str, int] = field(default_factory=dict)
 
     def leaderboard_top(self, n: int = 10) -> list[dict]:
         return [child.leaderboard_row(self.primary_metric) for child in self.leaderboard[:n]]
@@ -162,6 +166,7 @@ class _Search:
         self.y_raw = y
         self.workers = settings.max_concurrent_iterations or os.cpu_count() or 1
         self.n_jobs = settings.n_jobs or 1
+        self.threshold_max_accuracy_loss: float | None = None
 
     # -- the run, step by step ----------------------------------------------------------------
 
@@ -201,11 +206,14 @@ class _Search:
             threshold=threshold, guardrails=self.guardrails, stop_reason=stop_reason, validation=self.validation,
             elapsed_seconds=self._elapsed(), iterations_run=self._iterations_run(),
             dropped_columns=tuple(self.settings.drop_columns), threshold_metrics=threshold_metrics,
+            threshold_max_accuracy_loss=self.threshold_max_accuracy_loss,
+            iterations_by_status=self._iterations_by_status(),
         )
         self.record.write_leaderboard([child.leaderboard_row(self.metric) for child in result.leaderboard])
         self.record.finish("Completed", stop_reason=stop_reason, best_child_run_id=best.child_run_id,
                            best_algorithm=best.algorithm, best_metrics=best.metrics, threshold=threshold,
-                           threshold_metrics=threshold_metrics, elapsed_seconds=round(result.elapsed_seconds, 2),
+                           threshold_metrics=threshold_metrics,
+                           threshold_max_accuracy_loss=self.threshold_max_accuracy_loss, elapsed_seconds=round(result.elapsed_seconds, 2),
                            iterations_run=result.iterations_run, leaderboard_top=result.leaderboard_top())
         return result
 
@@ -522,13 +530,33 @@ class _Search:
         if objective is None or len(self.classes) != 2:
             return None, None
         y_eval = self.y[self.eval_index]
-        threshold, score = tune_threshold(objective, y_eval, best.oof[self.eval_index, 1])
+        positive_proba = best.oof[self.eval_index, 1]
+        max_accuracy_loss = self._max_accuracy_loss(objective, y_eval, positive_proba)
+        self.threshold_max_accuracy_loss = max_accuracy_loss
+        threshold, score = tune_threshold(objective, y_eval, positive_proba, max_accuracy_loss)
         # NOTE: these metrics are optimistic, because the threshold was chosen on the same rows.
         metrics = mean_metrics([classification_metrics(self.y[test], best.oof[test], threshold)
                                 for _, test in self.folds])
-        logger.info("decision threshold %.3f maximizes out-of-fold %s (%.4f)", threshold, objective, score)
-        self._emit("threshold", threshold=threshold, objective=objective, metrics=metrics)
+        limit = "" if max_accuracy_loss is None else f" within {max_accuracy_loss:.4f} of the best accuracy"
+        logger.info("decision threshold %.3f maximizes out-of-fold %s (%.4f)%s", threshold, objective, score, limit)
+        self._emit("threshold", threshold=threshold, objective=objective, metrics=metrics,
+                   max_accuracy_loss=max_accuracy_loss)
         return threshold, metrics
+
+    def _max_accuracy_loss(self, objective: str, y_eval: np.ndarray, positive_proba: np.ndarray) -> float | None:
+        """Return the accuracy the threshold may give up for ``objective``, with "auto" resolved.
+
+        "auto" limits f1 to one standard error of the best out-of-fold accuracy: thresholds whose
+        accuracy is within it are statistically tied on accuracy, and among them the one with the
+        best F1 wins. Maximizing F1 alone picks a threshold several points of accuracy lower.
+        """
+        loss = self.settings.threshold_max_accuracy_loss
+        if loss != AUTO:
+            return loss
+        if objective != "f1":
+            return None
+        _, best_accuracy = tune_threshold("accuracy", y_eval, positive_proba)
+        return accuracy_standard_error(best_accuracy, len(y_eval))
 
     def _refit(self, best: ChildRun, threshold: float | None) -> AutoMLModel:
         """Fit the best pipeline (or every member of the best ensemble) on all rows."""
@@ -567,6 +595,13 @@ class _Search:
 
     def _iterations_run(self) -> int:
         return sum(1 for child in self.children if child.spec is not None)
+
+    def _iterations_by_status(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for child in self.children:
+            if child.spec is not None:
+                counts[child.status] = counts.get(child.status, 0) + 1
+        return counts
 
     def _leaderboard(self) -> list[ChildRun]:
         done = [child for child in self.children if child.status == "Completed"]

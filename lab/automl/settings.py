@@ -62,6 +62,10 @@ class AutoMLSettings:
     ensemble_max_members: int = 12
     # "auto", one of THRESHOLD_OBJECTIVES, or None for the most probable class (binary tasks only).
     threshold_objective: str | None = AUTO
+    # How far below the best out-of-fold accuracy the f1 or balanced_accuracy threshold may go, as
+    # a fraction (0.005 is half a point). "auto" allows one standard error of that accuracy for f1
+    # and no limit for balanced_accuracy; None never limits.
+    threshold_max_accuracy_loss: float | str | None = AUTO
     drop_columns: tuple[str, ...] = ()
     # Single-feature cross-validated AUC at or above this flags a column as suspected leakage.
     leakage_auc: float = 0.95
@@ -104,6 +108,12 @@ class AutoMLSettings:
             raise TrainingError(
                 f"invalid threshold objective {self.threshold_objective!r}; use {AUTO!r}, none or one of "
                 f"{', '.join(THRESHOLD_OBJECTIVES)}"
+            )
+        loss = self.threshold_max_accuracy_loss
+        if loss != AUTO and loss is not None and (isinstance(loss, (str, bool)) or not 0 <= loss < 1):
+            raise TrainingError(
+                f"invalid threshold_max_accuracy_loss {loss!r}; use {AUTO!r}, none or a fraction of at least 0 "
+                f"and below 1, such as 0.005 for half a point of accuracy"
             )
         if self.ensemble_iterations < 1 or self.ensemble_max_members < 2:
             raise TrainingError(

@@ -17,6 +17,29 @@ LIVE_ROWS = 10
 STATUS_STYLE = {"passed": "green", "done": "cyan", "alerted": "bold yellow"}
 
 
+class AccuracyLoss(click.ParamType):
+    """A --threshold-max-accuracy-loss value: "auto", "none" or a fraction in [0, 1)."""
+
+    name = "accuracy loss"
+
+    def convert(self, value, param, ctx):
+        if value is None or isinstance(value, float):
+            return value
+        text = str(value).strip().lower()
+        if text == "auto":
+            return "auto"
+        if text == "none":
+            return None
+        try:
+            fraction = float(text)
+        except ValueError:
+            fraction = -1.0
+        if not 0 <= fraction < 1:
+            self.fail(f"{value!r} is not 'auto', 'none' or a fraction of at least 0 and below 1 "
+                      f"(0.005 is half a point of accuracy)", param, ctx)
+        return fraction
+
+
 @click.command("train")
 @click.option("--dataset", "dataset_ref", metavar="NAME[:VER]",
               help="Registered dataset to train on; default: the newest registered dataset.")
@@ -44,6 +67,11 @@ STATUS_STYLE = {"passed": "green", "done": "cyan", "alerted": "bold yellow"}
                    "'auto' tunes for accuracy when the primary metric is accuracy, AUC_weighted or "
                    "average_precision_score_weighted, for balanced_accuracy when it is norm_macro_recall, and "
                    "keeps the most probable class for precision_score_weighted; 'none' always keeps it.")
+@click.option("--threshold-max-accuracy-loss", "max_accuracy_loss", type=AccuracyLoss(), default="auto",
+              show_default=True, metavar="FRACTION|auto|none",
+              help="For the f1 and balanced_accuracy objectives: how far below the best out-of-fold accuracy "
+                   "the threshold may go, as a fraction (0.005 is half a point). 'auto' allows one standard "
+                   "error of that accuracy for f1 and no limit for balanced_accuracy; 'none' never limits.")
 @click.option("--drop", "drop_columns", multiple=True, metavar="COLUMN",
               help="Train without this column (repeatable), e.g. a column flagged as target leakage.")
 @click.option("--allowed-models", multiple=True, type=click.Choice(FAMILIES),
@@ -56,7 +84,8 @@ STATUS_STYLE = {"passed": "green", "done": "cyan", "alerted": "bold yellow"}
 @click.pass_obj
 def train_command(workspace, dataset_ref, primary_metric, timeout_minutes, iterations, exit_score,
                   max_concurrent_iterations, n_cross_validations, early_stopping_iterations, no_early_stopping,
-                  threshold_objective, drop_columns, allowed_models, no_ensembles, seed, model_name):
+                  threshold_objective, max_accuracy_loss, drop_columns, allowed_models, no_ensembles, seed,
+                  model_name):
     """Run AutoML on a registered dataset and register the best model.
 
     Checks the data (class balance, missing values, cardinality, constant columns, target
@@ -73,7 +102,8 @@ def train_command(workspace, dataset_ref, primary_metric, timeout_minutes, itera
         max_concurrent_iterations=max_concurrent_iterations, enable_early_stopping=not no_early_stopping,
         early_stopping_iterations=early_stopping_iterations,
         threshold_objective=None if threshold_objective == "none" else threshold_objective,
-        drop_columns=tuple(drop_columns), allowed_models=tuple(allowed_models) or FAMILIES,
+        threshold_max_accuracy_loss=max_accuracy_loss, drop_columns=tuple(drop_columns),
+        allowed_models=tuple(allowed_models) or FAMILIES,
         enable_ensembles=not no_ensembles,
     ).validate()
     display = TrainDisplay(Console(), primary_metric)
@@ -165,8 +195,11 @@ class TrainDisplay:
         self._print(f"without {columns}: cross-validated {metric} {comparison['without'][metric]:.4f} "
                     f"(with: {comparison['with'][metric]:.4f}, {comparison['pipeline']})")
 
-    def on_threshold(self, threshold, objective, metrics) -> None:
-        self._print(f"decision threshold {threshold:.3f} maximizes out-of-fold {objective}")
+    def on_threshold(self, threshold, objective, metrics, max_accuracy_loss=None) -> None:
+        limit = ""
+        if max_accuracy_loss is not None:
+            limit = f" among thresholds within {max_accuracy_loss:.4f} of the best accuracy"
+        self._print(f"decision threshold {threshold:.3f} maximizes out-of-fold {objective}{limit}")
 
     def on_refit(self, child) -> None:
         self._print(f"refitting {child.algorithm} (iteration {child.iteration}) on all rows")
