@@ -44,6 +44,8 @@ class FrontConfig:
 
     ``cors_origins`` is empty (CORS off), a tuple of origins such as ``http://127.0.0.1:8000``,
     or ``("*",)``. ``rewrite_swagger_host`` makes /swagger.json name the address the client used.
+    ``worker_timeout_s`` is gunicorn's ``--timeout`` (WORKER_TIMEOUT), named in the response to a
+    request that overran it; None when unknown.
     """
 
     keys_file: Path | None
@@ -51,18 +53,21 @@ class FrontConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     cors_origins: tuple[str, ...] = ()
     rewrite_swagger_host: bool = True
+    worker_timeout_s: int | None = None
 
     @classmethod
     def from_env(cls) -> "FrontConfig":
         keys_file = os.environ.get("LAB_KEYS_FILE")
         request_log = os.environ.get("LAB_REQUEST_LOG")
         origins = os.environ.get("AML_CORS_ORIGINS", "")
+        worker_timeout = os.environ.get("WORKER_TIMEOUT", "").strip()
         return cls(
             keys_file=Path(keys_file) if keys_file else None,
             request_log=Path(request_log) if request_log else None,
             max_body_bytes=int(os.environ.get("LAB_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
             cors_origins=tuple(origin.strip().rstrip("/") for origin in origins.split(",") if origin.strip()),
             rewrite_swagger_host=os.environ.get("LAB_SWAGGER_REWRITE_HOST", "1") != "0",
+            worker_timeout_s=int(worker_timeout) if worker_timeout.isdigit() else None,
         )
 
 
@@ -174,13 +179,13 @@ class Front:
             payload = b"".join(written) + _read_and_close(body)
             if not pending:
                 raise RuntimeError("the app returned a body without calling start_response")
-        except SystemExit:
-            # gunicorn ends a worker that overran WORKER_TIMEOUT by raising SystemExit in it. The
-            # client gets gunicorn's own HTML 500 page, and the request log still gets its record.
-            record["status"] = 500
-            record["error_class"] = "WorkerTimeout"
+        except SystemExit as exc:
+            # gunicorn raises SystemExit in a worker that it ends (see _worker_exit_response). The
+            # front responds instead of re-raising, and the worker exits after this request.
+            failure = self._worker_exit_response(exc, request_id, record)
+            failure.headers.extend([("x-request-id", request_id), *cors_headers])
             self._log(record, started)
-            raise
+            return failure(start_response)
         except Exception:  # noqa: BLE001 - every request gets an answer and a log record
             logger.exception("request %s: the inference server raised", request_id)
             record["status"] = 500
@@ -200,6 +205,40 @@ class Front:
         self._log(record, started)
         start_response(status, headers, exc_info)
         return [payload]
+
+    def _worker_exit_response(self, exc: SystemExit, request_id: str, record: dict) -> FrontResponse:
+        """Build the response to a request that gunicorn interrupted by raising ``SystemExit`` in its worker.
+
+        gunicorn 26.2 raises ``SystemExit(1)`` from its SIGABRT handler, which the arbiter sends to
+        a worker that overran WORKER_TIMEOUT. It raises ``SystemExit(0)`` from its SIGQUIT and
+        SIGINT handlers, which stop the service at once. A graceful stop (SIGTERM) raises nothing
+        and lets the request finish. These three handlers set the worker's ``alive`` flag to False
+        before raising, so the worker sends this response, leaves its request loop and exits. The
+        arbiter starts a new worker in its place unless the whole service is stopping.
+
+        The arbiter kills a timed-out worker with SIGKILL within about a second after SIGABRT,
+        which leaves ample time for this in-memory response. A worker whose scoring thread still
+        runs cannot finish exiting, so it gets that SIGKILL, and gunicorn logs "was sent SIGKILL!
+        Perhaps out of memory?" although memory is not the cause.
+        """
+        # NOTE: an entry script that calls sys.exit() also lands here, as a 503 (or a 500 for
+        # exit code 1), but then the worker keeps running, because only gunicorn clears ``alive``.
+        if exc.code == 1:
+            limit = self.config.worker_timeout_s
+            described = f"the worker timeout of {limit} s" if limit is not None else "the worker timeout"
+            logger.error("request %s: ran over %s (WORKER_TIMEOUT); gunicorn ends this worker", request_id, described)
+            record["status"] = 500
+            record["error_class"] = "WorkerTimeout"
+            message = (f"Request {request_id} ran over {described} (WORKER_TIMEOUT), so gunicorn ended its worker. "
+                       "Raise the limit with `lab deploy --worker-timeout SECONDS`, or send fewer records per request.")
+            return FrontResponse("500 Internal Server Error", {"message": message, "request_id": request_id})
+        logger.warning("request %s: interrupted because the worker is shutting down (SystemExit %r)",
+                       request_id, exc.code)
+        record["status"] = 503
+        record["error_class"] = "WorkerShutdown"
+        message = (f"Request {request_id} was interrupted because the service is shutting down. "
+                   "Retry the request once the service runs again.")
+        return FrontResponse("503 Service Unavailable", {"message": message, "request_id": request_id})
 
     def handle_front(self, environ: dict) -> FrontResponse | None:
         """Return the front's own response (413, 401, 400, CORS preflight), or None to pass the request on.

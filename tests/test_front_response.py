@@ -1,4 +1,5 @@
-"""When the front writes the request-log record, and how it reads the app's response body.
+"""When the front writes the request-log record, how it reads the app's response body, and what it
+sends when gunicorn interrupts a request by raising SystemExit in the worker.
 
 The front runs without a socket here, as in test_service_front.py, with a stub app behind it.
 """
@@ -8,7 +9,8 @@ from __future__ import annotations
 import io
 import json
 
-from test_service_front import StubApp, keys, log_records, make_front, request  # noqa: F401 - keys is a fixture
+from local_scoring.front import FrontConfig
+from test_service_front import ORIGIN, StubApp, keys, log_records, make_front, request  # noqa: F401 - keys is a fixture
 
 
 def test_record_written_before_start_response(tmp_path, keys):
@@ -73,3 +75,56 @@ def test_body_iteration_error_is_500(tmp_path, keys):
     assert headers["x-request-id"] == "rid-body"
     assert json.loads(payload)["request_id"] == "rid-body"
     assert log_records(tmp_path)[0]["error_class"] == "FrontError"
+
+
+def exiting_app(code: int):
+    """Return an app that raises ``SystemExit(code)`` as gunicorn's signal handlers do mid-request."""
+
+    def app(environ, start_response):
+        raise SystemExit(code)
+
+    return app
+
+
+def test_worker_timeout_is_json_500(tmp_path, keys):
+    front = make_front(tmp_path, exiting_app(1), worker_timeout_s=2)
+
+    status, headers, payload = request(front, key=keys["primaryKey"], x_request_id="slow-1", origin=ORIGIN)
+
+    assert status == 500
+    assert headers["Content-Type"] == "application/json"
+    assert headers["x-request-id"] == "slow-1"
+    assert headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert json.loads(payload) == {
+        "message": "Request slow-1 ran over the worker timeout of 2 s (WORKER_TIMEOUT), so gunicorn ended its "
+                   "worker. Raise the limit with `lab deploy --worker-timeout SECONDS`, or send fewer records "
+                   "per request.",
+        "request_id": "slow-1",
+    }
+    assert [(entry["status"], entry["error_class"]) for entry in log_records(tmp_path)] == [(500, "WorkerTimeout")]
+
+
+def test_worker_timeout_without_known_limit(tmp_path, keys):
+    _, _, payload = request(make_front(tmp_path, exiting_app(1)), key=keys["primaryKey"])
+
+    assert json.loads(payload)["message"].startswith("Request ")
+    assert "ran over the worker timeout (WORKER_TIMEOUT)" in json.loads(payload)["message"]
+
+
+def test_worker_quit_is_json_503(tmp_path, keys):
+    status, headers, payload = request(make_front(tmp_path, exiting_app(0)), key=keys["primaryKey"],
+                                       x_request_id="quit-1")
+
+    assert status == 503
+    assert headers["Content-Type"] == "application/json"
+    assert headers["x-request-id"] == "quit-1"
+    assert json.loads(payload)["request_id"] == "quit-1"
+    assert "shutting down" in json.loads(payload)["message"]
+    assert [(entry["status"], entry["error_class"]) for entry in log_records(tmp_path)] == [(503, "WorkerShutdown")]
+
+
+def test_worker_timeout_setting_read_from_env(monkeypatch):
+    monkeypatch.setenv("WORKER_TIMEOUT", "45")
+    assert FrontConfig.from_env().worker_timeout_s == 45
+    monkeypatch.delenv("WORKER_TIMEOUT")
+    assert FrontConfig.from_env().worker_timeout_s is None

@@ -224,14 +224,35 @@ def short_worker_timeout(small_model_dir, tmp_path_factory):
     process.stop(workspace.services_dir, "short")
 
 
+def worker_pids(master: int) -> list[str]:
+    return Path(f"/proc/{master}/task/{master}/children").read_text().split()
+
+
 def test_worker_timeout_is_logged(short_worker_timeout, small_model_dir, wait_for_records):
+    master = short_worker_timeout["state"]["pid"]
+    [timed_out_worker] = worker_pids(master)
     body = {"Inputs": {"data": [record(small_model_dir, duration=SLOW_DURATION)]}}
+
     response = post(short_worker_timeout, body, **{"x-request-id": "worker-timeout-01"})
-    # gunicorn ends the worker and responds with its own HTML error page.
+
+    # gunicorn raises SystemExit in the worker, the front responds with JSON, and the worker ends.
     assert response.status_code == 500
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.headers["x-request-id"] == "worker-timeout-01"
+    assert response.json() == {
+        "message": "Request worker-timeout-01 ran over the worker timeout of 2 s (WORKER_TIMEOUT), so gunicorn "
+                   "ended its worker. Raise the limit with `lab deploy --worker-timeout SECONDS`, or send fewer "
+                   "records per request.",
+        "request_id": "worker-timeout-01",
+    }
     log = Path(short_worker_timeout["state"]["request_log"])
     records = wait_for_records(log, "worker-timeout-01")
     assert [(r["status"], r["error_class"]) for r in records] == [(500, "WorkerTimeout")]
+
+    # The only worker has left its loop, so a new worker serves the next request.
+    next_response = post(short_worker_timeout, {"Inputs": {"data": [record(small_model_dir)]}})
+    assert next_response.status_code == 200
+    assert [pid for pid in worker_pids(master) if pid != timed_out_worker] != []
 
 
 def test_endpoint_command_reads_v2_style_from_swagger(short_worker_timeout, tmp_path):
