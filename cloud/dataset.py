@@ -15,6 +15,8 @@ from cloud.settings import DatasetSettings
 logger = logging.getLogger(__name__)
 
 SHA256_TAG = "sha256"
+# Registered versions, newest first, that register_or_reuse compares with the file before registering it.
+REUSE_LOOKBACK_VERSIONS = 20
 URL_TAG = "source_url"
 
 
@@ -23,7 +25,8 @@ def plan_dataset(settings: DatasetSettings) -> PlannedChange:
         "register or reuse",
         "tabular dataset",
         settings.name,
-        {"url": settings.url, "reuse": f"latest version whose {SHA256_TAG} tag matches the file"},
+        {"url": settings.url,
+         "reuse": f"newest of the last {REUSE_LOOKBACK_VERSIONS} versions whose {SHA256_TAG} tag matches the file"},
         "none for the dataset itself; it references the URL, nothing is copied to storage",
     )
 
@@ -56,27 +59,54 @@ def tabular_dataset_from_url(url: str, validate: bool = True):
 
 def latest_registered(workspace, name: str):
     """Return the latest registered version of dataset ``name``, or None when there is none."""
+    return registered_version(workspace, name, None)
+
+
+def registered_version(workspace, name: str, version: int | None):
+    """Return version ``version`` of dataset ``name`` (None: the latest), or None when it does not exist."""
     from azureml.core import Dataset
 
+    described = f"{name}:{version}" if version is not None else name
     try:
-        return with_retry(lambda: Dataset.get_by_name(workspace, name), f"get dataset {name}")
+        if version is None:
+            return with_retry(lambda: Dataset.get_by_name(workspace, name), f"get dataset {described}")
+        return with_retry(lambda: Dataset.get_by_name(workspace, name, version=version), f"get dataset {described}")
     except Exception as exc:  # noqa: BLE001
         if classify(exc) == "not_found" or "Cannot find dataset" in str(exc):
             return None
-        raise cloud_error(f"reading dataset {name} in workspace {workspace.name}", exc)
+        raise cloud_error(f"reading dataset {described} in workspace {workspace.name}", exc)
+
+
+def find_version_with_content(workspace, name: str, digest: str):
+    """Return the newest registered version of ``name`` whose sha256 tag is ``digest``, or None.
+
+    Versions are read newest first, one request each, and at most ``REUSE_LOOKBACK_VERSIONS`` of
+    them, so a dataset with a long history costs a bounded number of calls.
+    """
+    latest = latest_registered(workspace, name)
+    if latest is None:
+        return None
+    if latest.tags.get(SHA256_TAG) == digest:
+        return latest
+    newest = int(latest.version)
+    for version in range(newest - 1, max(newest - REUSE_LOOKBACK_VERSIONS, 0), -1):
+        candidate = registered_version(workspace, name, version)
+        if candidate is not None and candidate.tags.get(SHA256_TAG) == digest:
+            return candidate
+    return None
 
 
 def register_or_reuse(workspace, settings: DatasetSettings):
-    """Return ``(dataset, reused)``: the latest version when its content hash matches, else a new version.
+    """Return ``(dataset, reused)``: a registered version with the same content hash, else a new version.
 
-    NOTE: only the latest version is compared. An older version with the same content is not
-    looked up, so switching back to an earlier file registers it again.
+    The newest matching version among the last ``REUSE_LOOKBACK_VERSIONS`` is reused, so switching
+    back to an earlier file reuses its version instead of registering the same content again.
     """
     digest = content_sha256(settings.url)
-    latest = latest_registered(workspace, settings.name)
-    if latest is not None and latest.tags.get(SHA256_TAG) == digest:
-        logger.info("reusing dataset %s version %s (sha256 %s)", settings.name, latest.version, digest[:12])
-        return latest, True
+    matching = find_version_with_content(workspace, settings.name, digest)
+    if matching is not None:
+        logger.info("reusing dataset %s version %s (sha256 %s)", settings.name, matching.version, digest[:12])
+        return matching, True
 
     tags = {SHA256_TAG: digest, URL_TAG: settings.url}
     try:
