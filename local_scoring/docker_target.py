@@ -12,7 +12,7 @@ docker-compose.yml builds) with:
 - the front's port published on the requested host address only (127.0.0.1 by default).
 
 ``write_compose_env`` writes the ``.env`` file that docker-compose.yml reads: which model
-version to serve and the two keys.
+version to serve, the two keys for clients, and their SHA-256 digests for the container.
 """
 
 from __future__ import annotations
@@ -446,10 +446,12 @@ def write_compose_env(
 
     ``model_ref`` is ``name:version`` or ``name``, or None for the newest registered model. The
     file sets ``LAB_MODEL_DIR`` (the one setting that chooses the model), ``LAB_MODEL`` (for
-    reading only) and the two keys. Keys already in the file are kept, so that clients keep
-    working after retraining. Without them, the keys of the workspace's service
-    ``service_name`` are used, or new ones. Other lines of the file are kept. The file gets
-    mode 0600.
+    reading only), the two keys and their SHA-256 digests. docker-compose.yml passes only the
+    digests into the container, so `docker inspect` shows no key. Keys already in the file are
+    kept, so that clients keep working after retraining. Without them, the keys of the
+    workspace's service ``service_name`` are used, or new ones. The digests are always computed
+    from the keys written, so a key edited by hand gets its digest at the next call. Other
+    lines of the file are kept. The file gets mode 0600.
 
     Raises ``ServiceError`` when no compose file is found, or when ``.env`` exists and was not
     written by lab (it is never overwritten then).
@@ -482,7 +484,8 @@ def write_compose_env(
             "LAB_PRIMARY_KEY": stored.get("primaryKey") or service_keys.new_key(),
             "LAB_SECONDARY_KEY": stored.get("secondaryKey") or service_keys.new_key(),
         }
-    managed = {"LAB_MODEL": asset.ref, "LAB_MODEL_DIR": _compose_path(asset.path, compose_dir), **keys}
+    digests = {f"{name}_SHA256": service_keys.key_digest(value) for name, value in keys.items()}
+    managed = {"LAB_MODEL": asset.ref, "LAB_MODEL_DIR": _compose_path(asset.path, compose_dir), **keys, **digests}
 
     other_lines = [line for line in lines if _variable_name(line) not in managed]
     body = [COMPOSE_ENV_HEADER + " (mode 0600, ignored by git). LAB_MODEL_DIR chooses the model."]

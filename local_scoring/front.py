@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from local_scoring.entry import ERROR_CLASS_HEADER, ROWS_HEADER
-from local_scoring.keys import KeyFile, matches
+from local_scoring.keys import KeyFile, key_matches
 
 logger = logging.getLogger(__name__)
 
@@ -299,7 +299,7 @@ class Front:
             reason = "missing Authorization header; send 'Authorization: Bearer <key>'"
         elif scheme.lower() != "bearer" or not token.strip():
             reason = "Authorization header must have the form 'Bearer <key>'"
-        elif not matches(token.strip(), self.keys.current()):
+        elif not key_matches(token.strip(), self.keys.digests()):
             reason = "invalid key; use the service's primary or secondary key (`lab keys show`)"
         else:
             return None

@@ -24,11 +24,12 @@ from lab.errors import ServiceError
 from lab.workspace import Workspace
 from local_scoring import docker_target
 from local_scoring.docker import entrypoint
-from local_scoring.keys import read_keys
+from local_scoring.keys import key_digest, read_key_digests, write_keys
 from local_scoring.process import ServiceSpec
 
 PRIMARY = "p" * 32
 SECONDARY = "s" * 32
+DIGESTS = {"primaryKey": key_digest(PRIMARY), "secondaryKey": key_digest(SECONDARY)}
 
 
 def engine_unavailable_reason() -> str | None:
@@ -77,10 +78,52 @@ def test_entrypoint_writes_keys_from_env(tmp_path):
 
     entrypoint.prepare_keys(env)
 
-    assert read_keys(keys_file) == {"primaryKey": PRIMARY, "secondaryKey": SECONDARY}
+    assert read_key_digests(keys_file) == DIGESTS
+    assert PRIMARY not in keys_file.read_text()
+    assert SECONDARY not in keys_file.read_text()
     assert stat.S_IMODE(keys_file.stat().st_mode) == 0o600
     assert "LAB_PRIMARY_KEY" not in env
     assert "LAB_SECONDARY_KEY" not in env
+
+
+def test_entrypoint_writes_digests_from_env(tmp_path):
+    keys_file = tmp_path / "run" / "keys.json"
+    env = {"LAB_KEYS_FILE": str(keys_file), "LAB_PRIMARY_KEY_SHA256": DIGESTS["primaryKey"].upper(),
+           "LAB_SECONDARY_KEY_SHA256": DIGESTS["secondaryKey"]}
+
+    entrypoint.prepare_keys(env)
+
+    assert json.loads(keys_file.read_text()) == {"primaryKeySha256": DIGESTS["primaryKey"],
+                                                 "secondaryKeySha256": DIGESTS["secondaryKey"]}
+    assert stat.S_IMODE(keys_file.stat().st_mode) == 0o600
+    assert "LAB_PRIMARY_KEY_SHA256" not in env
+    assert "LAB_SECONDARY_KEY_SHA256" not in env
+
+
+def test_entrypoint_rejects_malformed_digest(tmp_path):
+    env = {"LAB_KEYS_FILE": str(tmp_path / "keys.json"), "LAB_PRIMARY_KEY_SHA256": PRIMARY,
+           "LAB_SECONDARY_KEY_SHA256": DIGESTS["secondaryKey"]}
+
+    with pytest.raises(ServiceError, match="LAB_PRIMARY_KEY_SHA256 must be a SHA-256 digest of 64 hexadecimal "
+                                           "characters, got 32 characters"):
+        entrypoint.prepare_keys(env)
+    assert not (tmp_path / "keys.json").exists()
+
+
+def test_entrypoint_rejects_one_digest_only(tmp_path):
+    env = {"LAB_KEYS_FILE": str(tmp_path / "keys.json"), "LAB_PRIMARY_KEY_SHA256": DIGESTS["primaryKey"]}
+
+    with pytest.raises(ServiceError, match="LAB_SECONDARY_KEY_SHA256 must be .* got 0 characters"):
+        entrypoint.prepare_keys(env)
+
+
+def test_entrypoint_rejects_keys_and_digests(tmp_path):
+    env = {"LAB_KEYS_FILE": str(tmp_path / "keys.json"), "LAB_PRIMARY_KEY": PRIMARY, "LAB_SECONDARY_KEY": SECONDARY,
+           "LAB_PRIMARY_KEY_SHA256": DIGESTS["primaryKey"], "LAB_SECONDARY_KEY_SHA256": DIGESTS["secondaryKey"]}
+
+    with pytest.raises(ServiceError, match="not both"):
+        entrypoint.prepare_keys(env)
+    assert not (tmp_path / "keys.json").exists()
 
 
 def test_entrypoint_rejects_short_key(tmp_path):
@@ -100,13 +143,22 @@ def test_entrypoint_rejects_one_key_only(tmp_path):
 
 def test_entrypoint_uses_mounted_keys_file(tmp_path):
     keys_file = tmp_path / "keys.json"
-    keys_file.write_text(json.dumps({"primaryKey": PRIMARY, "secondaryKey": SECONDARY}))
+    write_keys(keys_file, PRIMARY, SECONDARY)
 
     assert entrypoint.prepare_keys({"LAB_KEYS_FILE": str(keys_file)}) == keys_file
+    assert read_key_digests(keys_file) == DIGESTS
+
+
+def test_entrypoint_rejects_unreadable_keys_file(tmp_path):
+    keys_file = tmp_path / "keys.json"
+    keys_file.write_text(json.dumps({"primaryKey": PRIMARY}))
+
+    with pytest.raises(ServiceError, match="keys file .* cannot be read \\(KeyError\\)"):
+        entrypoint.prepare_keys({"LAB_KEYS_FILE": str(keys_file)})
 
 
 def test_entrypoint_without_any_keys_fails(tmp_path):
-    with pytest.raises(ServiceError, match="no keys: set LAB_PRIMARY_KEY and LAB_SECONDARY_KEY"):
+    with pytest.raises(ServiceError, match="no keys: set LAB_PRIMARY_KEY_SHA256 and LAB_SECONDARY_KEY_SHA256"):
         entrypoint.prepare_keys({"LAB_KEYS_FILE": str(tmp_path / "keys.json")})
 
 
@@ -249,6 +301,8 @@ def test_compose_env_serves_newest_model(compose_checkout):
     assert values["LAB_MODEL_DIR"] == "./.lab/models/bank/1"
     assert len(values["LAB_PRIMARY_KEY"]) >= entrypoint.MIN_KEY_CHARS
     assert values["LAB_PRIMARY_KEY"] != values["LAB_SECONDARY_KEY"]
+    assert values["LAB_PRIMARY_KEY_SHA256"] == key_digest(values["LAB_PRIMARY_KEY"])
+    assert values["LAB_SECONDARY_KEY_SHA256"] == key_digest(values["LAB_SECONDARY_KEY"])
 
 
 def test_compose_env_keeps_keys_and_other_settings(compose_checkout, small_model_dir):
@@ -265,7 +319,24 @@ def test_compose_env_keeps_keys_and_other_settings(compose_checkout, small_model
     assert second["LAB_MODEL_DIR"] == "./.lab/models/bank/2"
     assert second["LAB_PRIMARY_KEY"] == first["LAB_PRIMARY_KEY"]
     assert second["LAB_SECONDARY_KEY"] == first["LAB_SECONDARY_KEY"]
+    assert second["LAB_PRIMARY_KEY_SHA256"] == first["LAB_PRIMARY_KEY_SHA256"]
     assert second["LAB_PORT"] == "15999"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_compose_env_updates_digest_of_edited_key(compose_checkout):
+    checkout, workspace, _ = compose_checkout
+    path = docker_target.write_compose_env(workspace, compose_dir=checkout)
+    first = docker_target.read_env_file(path)
+    path.write_text(path.read_text().replace(f"LAB_PRIMARY_KEY={first['LAB_PRIMARY_KEY']}", f"LAB_PRIMARY_KEY={PRIMARY}"))
+
+    docker_target.write_compose_env(workspace, compose_dir=checkout)
+
+    lines = path.read_text().splitlines()
+    assert f"LAB_PRIMARY_KEY={PRIMARY}" in lines
+    assert f"LAB_PRIMARY_KEY_SHA256={DIGESTS['primaryKey']}" in lines
+    assert len([line for line in lines if line.startswith("LAB_PRIMARY_KEY_SHA256=")]) == 1
+    assert f"LAB_SECONDARY_KEY_SHA256={key_digest(first['LAB_SECONDARY_KEY'])}" in lines
 
 
 def test_compose_env_reuses_service_keys(compose_checkout):
@@ -278,6 +349,8 @@ def test_compose_env_reuses_service_keys(compose_checkout):
 
     assert values["LAB_PRIMARY_KEY"] == PRIMARY
     assert values["LAB_SECONDARY_KEY"] == SECONDARY
+    assert values["LAB_PRIMARY_KEY_SHA256"] == DIGESTS["primaryKey"]
+    assert values["LAB_SECONDARY_KEY_SHA256"] == DIGESTS["secondaryKey"]
 
 
 def test_compose_env_never_overwrites_foreign_file(compose_checkout):

@@ -172,6 +172,18 @@ sys.stdout.buffer.write(b"gunicorn processes: %d" % found)
 """
 
 
+def test_compose_keys_not_in_container_config(stack):
+    container = container_of(stack, "scoring")
+
+    environment = container.attrs["Config"]["Env"]
+
+    assert [entry for entry in environment if stack.primary in entry] == []
+    assert [entry for entry in environment if stack.secondary in entry] == []
+    names = {entry.partition("=")[0] for entry in environment}
+    assert {"LAB_PRIMARY_KEY_SHA256", "LAB_SECONDARY_KEY_SHA256"} <= names
+    assert names.isdisjoint({"LAB_PRIMARY_KEY", "LAB_SECONDARY_KEY"})
+
+
 def test_compose_keys_not_in_server_env(stack):
     container = container_of(stack, "scoring")
 

@@ -3,8 +3,11 @@
 The image sets the same environment variables as the process target (``AZUREML_MODEL_DIR``,
 ``WORKER_COUNT``, ``LAB_KEYS_FILE``, ...). On top of them this entry point reads:
 
-- ``LAB_PRIMARY_KEY`` and ``LAB_SECONDARY_KEY``: the keys, from the env file `lab` writes for
-  docker compose. They are written to ``LAB_KEYS_FILE`` (mode 0600) and removed from the
+- ``LAB_PRIMARY_KEY_SHA256`` and ``LAB_SECONDARY_KEY_SHA256``: the SHA-256 hex digests of the
+  keys, which docker-compose.yml passes from the env file `lab` writes, so that `docker
+  inspect` shows no key. ``LAB_PRIMARY_KEY`` and ``LAB_SECONDARY_KEY``: the keys themselves,
+  for `docker run -e` (local_scoring/Dockerfile.automl). Either pair is written to
+  ``LAB_KEYS_FILE`` (mode 0600) as digests, and all four variables are removed from the
   environment the server runs with. Without them, a keys file mounted at ``LAB_KEYS_FILE`` is
   used (``lab deploy --target docker`` mounts the service folder, so `lab keys regenerate`
   reaches the container).
@@ -37,6 +40,7 @@ from local_scoring import keys as service_keys
 logger = logging.getLogger(__name__)
 
 KEY_VARIABLES = {"primaryKey": "LAB_PRIMARY_KEY", "secondaryKey": "LAB_SECONDARY_KEY"}
+DIGEST_VARIABLES = {"primaryKey": "LAB_PRIMARY_KEY_SHA256", "secondaryKey": "LAB_SECONDARY_KEY_SHA256"}
 MIN_KEY_CHARS = 16
 DEFAULT_PORT = 5001
 MODEL_FILES = ("model.pkl", "schema.json", "sample.json")
@@ -44,15 +48,31 @@ ENTRY_SCRIPTS = {"v1": "score.py", "v2": "score_v2.py"}
 
 
 def prepare_keys(env: dict[str, str]) -> Path:
-    """Write the keys from ``env`` into ``LAB_KEYS_FILE``, or check that a mounted one is readable.
+    """Write the key digests from ``env`` into ``LAB_KEYS_FILE``, or check that a mounted keys file is readable.
 
-    The key variables are removed from ``env``. Raises ``ServiceError`` when neither form gives
-    two usable keys.
+    The key and digest variables are removed from ``env``. Raises ``ServiceError`` when no form
+    gives two usable keys, or when both the keys and their digests are set.
     """
     keys_file = Path(env.get("LAB_KEYS_FILE", ""))
     if not env.get("LAB_KEYS_FILE"):
         raise ServiceError("LAB_KEYS_FILE is not set; the image sets it, so do not override it with an empty value")
     env_keys = {field: env.pop(variable, "").strip() for field, variable in KEY_VARIABLES.items()}
+    env_digests = {field: env.pop(variable, "").strip() for field, variable in DIGEST_VARIABLES.items()}
+    if any(env_keys.values()) and any(env_digests.values()):
+        raise ServiceError(
+            "set either LAB_PRIMARY_KEY_SHA256 and LAB_SECONDARY_KEY_SHA256 (docker compose) or "
+            "LAB_PRIMARY_KEY and LAB_SECONDARY_KEY, not both"
+        )
+    if any(env_digests.values()):
+        for field, value in env_digests.items():
+            if not service_keys.is_digest(value):
+                raise ServiceError(
+                    f"{DIGEST_VARIABLES[field]} must be a SHA-256 digest of {service_keys.DIGEST_HEX_CHARS} hexadecimal "
+                    f"characters, got {len(value)} characters; run `lab train` or `lab deploy` to rewrite .env"
+                )
+        service_keys.write_key_digests(keys_file, env_digests["primaryKey"], env_digests["secondaryKey"])
+        logger.info("key digests from the environment written to %s", keys_file)
+        return keys_file
     if any(env_keys.values()):
         for field, value in env_keys.items():
             variable = KEY_VARIABLES[field]
@@ -61,20 +81,22 @@ def prepare_keys(env: dict[str, str]) -> Path:
                     f"{variable} has {len(value)} characters, fewer than {MIN_KEY_CHARS}; "
                     "run `lab train` or `lab deploy` to write random keys into .env"
                 )
-        service_keys.write_keys(keys_file, env_keys["primaryKey"], env_keys["secondaryKey"])
-        logger.info("keys from the environment written to %s", keys_file)
+        service_keys.write_key_digests(keys_file, service_keys.key_digest(env_keys["primaryKey"]),
+                                       service_keys.key_digest(env_keys["secondaryKey"]))
+        logger.info("digests of the keys from the environment written to %s", keys_file)
         return keys_file
     try:
-        service_keys.read_keys(keys_file)
+        service_keys.read_key_digests(keys_file)
     except FileNotFoundError:
         raise ServiceError(
-            f"no keys: set LAB_PRIMARY_KEY and LAB_SECONDARY_KEY (`lab train` writes them into .env) "
-            f"or mount a keys file at {keys_file}"
+            f"no keys: set LAB_PRIMARY_KEY_SHA256 and LAB_SECONDARY_KEY_SHA256 (`lab train` writes them into .env), "
+            f"or LAB_PRIMARY_KEY and LAB_SECONDARY_KEY, or mount a keys file at {keys_file}"
         ) from None
     except (OSError, ValueError, KeyError) as exc:
         raise ServiceError(
             f"keys file {keys_file} cannot be read ({exc.__class__.__name__}); it must be JSON with "
-            "primaryKey and secondaryKey, readable by the container's user"
+            "primaryKey and secondaryKey (or their digests primaryKeySha256 and secondaryKeySha256), "
+            "readable by the container's user"
         ) from None
     logger.info("using the mounted keys file %s", keys_file)
     return keys_file
