@@ -13,10 +13,11 @@ swagger, the key check and a scored request. The contract suite (tests/contract/
 against the container with the ``aci`` profile, the behaviour of AutoML's scoring file behind
 the front. A second build checks that a python pin other than the base's stops the build.
 
-Network: when the engine lacks the base image, it is built from Debian packages
-(deb.debian.org). The wheels are downloaded from PyPI once into a cache folder
-(``$XDG_CACHE_HOME/lab/automl-test-wheels``). Later runs reuse both and need no network. When
-either step fails, the image tests skip with the reason.
+Network: the tests themselves reach no host but loopback. The bullseye base image (from
+deb.debian.org) and the stand-in's wheels (from PyPI, into
+``$XDG_CACHE_HOME/lab/automl-test-wheels``) are prepared beforehand by
+``python tests/test_docker_automl.py --prepare``, which .ci/run calls when an engine answers.
+Without them the image tests skip and name that command.
 
 Not covered: a real AutoML model (azureml-train-automl-runtime and azureml-defaults are not
 installed; azureml-defaults needs fusepy, which has no wheel), the conda path (INSTALLER=conda
@@ -258,9 +259,19 @@ def write_model_folder(folder: Path, conda_text: str = CONDA_ENV) -> Path:
     return folder
 
 
-def ensure_base_image() -> str | None:
-    """Build the bullseye base image when the engine lacks it; return why it cannot, or None."""
+PREPARE_COMMAND = "python tests/test_docker_automl.py --prepare"
+
+
+def base_image_missing_reason() -> str | None:
+    """Return why the bullseye base image is not available, or None when the engine has it."""
     if subprocess.run(["docker", "image", "inspect", BASE_IMAGE], capture_output=True).returncode == 0:
+        return None
+    return f"{BASE_IMAGE} is missing; build it with `{PREPARE_COMMAND}` (needs root and deb.debian.org)"
+
+
+def build_base_image() -> str | None:
+    """Build the bullseye base image when the engine lacks it; return why it cannot, or None."""
+    if base_image_missing_reason() is None:
         return None
     if os.geteuid() != 0:
         return f"{BASE_IMAGE} is missing and build-base-image.sh needs root"
@@ -272,13 +283,26 @@ def ensure_base_image() -> str | None:
     return None
 
 
-def cached_wheelhouse(model_dir: Path) -> tuple[Path | None, str | None]:
-    """Return the wheels for the stand-in's conda file, downloading them once; or why they are missing."""
+def wheel_cache_folder() -> Path:
     digest = hashlib.sha256((BASE_IMAGE + "\n" + CONDA_ENV).encode("utf-8")).hexdigest()[:16]
     cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    folder = cache_home / "lab" / "automl-test-wheels" / digest
+    return cache_home / "lab" / "automl-test-wheels" / digest
+
+
+def cached_wheelhouse() -> tuple[Path | None, str | None]:
+    """Return the prepared wheels for the stand-in's conda file, or why they are missing."""
+    folder = wheel_cache_folder()
     if (folder / "complete").is_file():
         return folder, None
+    return None, f"the stand-in model's wheels are not in {folder}; download them with `{PREPARE_COMMAND}`"
+
+
+def download_wheelhouse(work_dir: Path) -> str | None:
+    """Download the stand-in's wheels from PyPI into the cache folder; return why it failed, or None."""
+    folder = wheel_cache_folder()
+    if (folder / "complete").is_file():
+        return None
+    model_dir = write_model_folder(work_dir / "model")
     shutil.rmtree(folder, ignore_errors=True)
     result = subprocess.run(
         [str(DOCKER_DIR / "download-automl-wheels.sh"), str(model_dir)],
@@ -286,10 +310,10 @@ def cached_wheelhouse(model_dir: Path) -> tuple[Path | None, str | None]:
     )
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        return None, f"the stand-in model's wheels cannot be downloaded from PyPI: {last[:200]}"
+        return f"the stand-in model's wheels cannot be downloaded from PyPI: {last[:200]}"
     shutil.copytree(model_dir / "wheelhouse", folder)
     (folder / "complete").write_text("download-automl-wheels.sh finished\n", encoding="utf-8")
-    return folder, None
+    return None
 
 
 def build_context(model_dir: Path) -> bytes:
@@ -351,11 +375,11 @@ def wait_until_healthy(service: Service) -> None:
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
-    reason = engine_unavailable_reason() or ensure_base_image()
+    reason = engine_unavailable_reason() or base_image_missing_reason()
     if reason:
         pytest.skip(reason)
     folder = write_model_folder(tmp_path_factory.mktemp("automl") / "model")
-    wheels, reason = cached_wheelhouse(folder)
+    wheels, reason = cached_wheelhouse()
     if reason:
         pytest.skip(reason)
     shutil.rmtree(folder / "wheelhouse", ignore_errors=True)
@@ -493,3 +517,24 @@ def test_automl_build_rejects_other_python(model_dir, tmp_path):
     assert result.returncode != 0
     output = (result.stdout + result.stderr).decode("utf-8", "replace")
     assert "pins python 3.10, but the base image has Python 3.9" in output
+
+
+def prepare() -> int:
+    """Build the base image and download the wheels that the image tests need (network)."""
+    import tempfile
+
+    reason = engine_unavailable_reason() or build_base_image()
+    if reason is None:
+        with tempfile.TemporaryDirectory() as work_dir:
+            reason = download_wheelhouse(Path(work_dir))
+    if reason:
+        print(f"prepare: {reason}; the AutoML image tests will skip", file=sys.stderr)
+        return 1
+    print(f"prepare: {BASE_IMAGE} and the wheels in {wheel_cache_folder()} are ready")
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--prepare"]:
+        sys.exit(f"usage: {PREPARE_COMMAND}")
+    sys.exit(prepare())
