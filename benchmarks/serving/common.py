@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import sys
 from pathlib import Path
+from typing import Callable
 
 REPO = Path(__file__).resolve().parents[2]
 WORK_DIR = REPO / "benchmarks" / ".work" / "serving"
@@ -42,17 +44,43 @@ def one_record(model_dir: Path) -> dict:
     return json.loads((model_dir / "sample.json").read_text(encoding="utf-8"))["data"][0]
 
 
-def rss_bytes(pid: int) -> int:
-    """Return the resident memory of ``pid`` and all its descendants, from /proc, in bytes."""
-    total = 0
+def process_tree_sum(pid: int, read: Callable[[int], float]) -> float:
+    """Return the sum of ``read(p)`` over ``pid`` and all its descendants, found through /proc.
+
+    A process that exits during the walk (``read`` or its children file raise
+    FileNotFoundError) is left out.
+    """
+    total = 0.0
     pending = [pid]
     while pending:
         current = pending.pop()
         try:
-            with open(f"/proc/{current}/statm", encoding="ascii") as handle:
-                total += int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            total += read(current)
             with open(f"/proc/{current}/task/{current}/children", encoding="ascii") as handle:
                 pending.extend(int(child) for child in handle.read().split())
         except FileNotFoundError:
             continue
     return total
+
+
+def rss_bytes(pid: int) -> int:
+    """Return the resident memory of ``pid`` and all its descendants, from /proc, in bytes."""
+
+    def read(current: int) -> float:
+        with open(f"/proc/{current}/statm", encoding="ascii") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    return int(process_tree_sum(pid, read))
+
+
+def machine_description() -> str:
+    """Return the architecture, cores, Python version and current 1-minute load average."""
+    return (f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}, "
+            f"load average at end {os.getloadavg()[0]:.1f}")
+
+
+def write_result(path: Path, result: dict) -> None:
+    """Write ``result`` as indented JSON to ``path`` and print it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(result, indent=2))

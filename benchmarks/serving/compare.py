@@ -1,12 +1,19 @@
 """Latency and throughput of the scoring service against the bare server, MLflow and in-process scoring.
 
-One run on this machine, the same model everywhere, one worker process per server:
+One run on this machine, the same model everywhere, one BLAS/OpenMP thread per worker process:
 
-- ``service``: the local scoring service (front + AzureML inference server), authenticated;
+- ``service``: the local scoring service (front + AzureML inference server), authenticated,
+  one gunicorn sync worker as in ACI;
 - ``bare``: the same inference server app and entry script under gunicorn on a loopback port,
-  without the front;
-- ``mlflow``: ``mlflow models serve --env-manager local`` for the same fitted pipeline;
+  without the front, one worker;
+- ``mlflow``: ``mlflow models serve --env-manager local -w 1`` for the same fitted pipeline;
+- ``service_2w`` and ``mlflow_2w``: the service and MLflow with two worker processes each
+  (``ServiceSpec.workers``, ``mlflow models serve -w 2``), left out with ``--skip-two-workers``;
 - ``in_process``: ``predict_proba`` (and ``predict``) on one prepared record, the floor.
+
+The sync worker serves one request at a time, while MLflow's uvicorn worker runs each scoring
+call in a thread and so overlaps requests in one process. The two-worker rows give each server
+two processes, one per core on a 2-core machine.
 
 Latency is measured with one request in flight (p50, p99); throughput with 8 in flight. Every
 HTTP target gets the same client (``lab.loadtest``) and a one-record body. All servers run at
@@ -22,7 +29,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import shutil
 import signal
 import statistics
@@ -35,7 +41,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import WORK_DIR, build_model, one_record  # noqa: E402
+from common import WORK_DIR, build_model, machine_description, one_record, write_result  # noqa: E402
 
 from lab.loadtest import percentile, run_load_test  # noqa: E402
 from local_scoring.keys import read_keys  # noqa: E402
@@ -160,9 +166,8 @@ def bare_server(model_dir: Path):
         yield f"http://127.0.0.1:{port}/score"
 
 
-@contextlib.contextmanager
-def mlflow_server(model_dir: Path):
-    """Yield the invocations URI of ``mlflow models serve`` for the same model."""
+def save_mlflow_model(model_dir: Path) -> Path:
+    """Save the fitted pipeline of ``model_dir`` as an MLflow model folder and return the folder."""
     import joblib
     import mlflow.sklearn
 
@@ -173,53 +178,72 @@ def mlflow_server(model_dir: Path):
     # gradient-boosting tree types unless each is listed as trusted.
     mlflow.sklearn.save_model(joblib.load(model_dir / "model.pkl"), str(folder),
                               serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE)
+    return folder
+
+
+@contextlib.contextmanager
+def mlflow_server(folder: Path, workers: int):
+    """Yield the invocations URI of ``mlflow models serve`` for the MLflow model in ``folder``."""
     port = free_port("127.0.0.1")
     mlflow_cli = Path(sys.executable).with_name("mlflow")
     command = [str(mlflow_cli), "models", "serve", "-m", str(folder), "--env-manager", "local",
-               "-h", "127.0.0.1", "-p", str(port), "-w", "1"]
+               "-h", "127.0.0.1", "-p", str(port), "-w", str(workers)]
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"file://{WORK_DIR / 'mlruns'}")
     env.update({name: "1" for name in THREAD_ENV_VARS})  # the same one thread as the service's worker
     # MLflow starts uvicorn by name, so this environment's bin folder must be on PATH.
     env["PATH"] = f"{mlflow_cli.parent}{os.pathsep}{env.get('PATH', '')}"
-    with running(command, env, "mlflow.log", WORK_DIR) as process:
+    with running(command, env, f"mlflow-{workers}w.log", WORK_DIR) as process:
         wait_for(f"http://127.0.0.1:{port}/ping", process, "mlflow models serve")
         yield f"http://127.0.0.1:{port}/invocations"
 
 
 @contextlib.contextmanager
-def scoring_service(model_dir: Path):
-    """Yield the scoring URI and primary key of the local scoring service."""
+def scoring_service(model_dir: Path, workers: int):
+    """Yield the scoring URI and primary key of the local scoring service with ``workers`` workers."""
     services = WORK_DIR / "services"
-    state = start(services, ServiceSpec(name="compare", model_dir=model_dir, port=0, workers=1))
+    name = f"compare-{workers}w"
+    state = start(services, ServiceSpec(name=name, model_dir=model_dir, port=0, workers=workers))
     try:
         yield state["scoring_uri"], read_keys(Path(state["keys_file"]))["primaryKey"]
     finally:
-        stop(services, "compare")
+        stop(services, name)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=WORK_DIR / "compare.json")
     parser.add_argument("--skip-mlflow", action="store_true", help="Leave MLflow out (when it is not installed).")
+    parser.add_argument("--skip-two-workers", action="store_true",
+                        help="Measure only the one-worker servers (leave out service_2w and mlflow_2w).")
     args = parser.parse_args()
 
+    load_at_start = [round(value, 2) for value in os.getloadavg()]
     model_dir = build_model()
     record = one_record(model_dir)
     body = json.dumps({"data": [record]}).encode("utf-8")
     mlflow_body = json.dumps({"dataframe_records": [record]}).encode("utf-8")
     with contextlib.ExitStack() as stack:
-        service_uri, key = stack.enter_context(scoring_service(model_dir))
+        service_uri, key = stack.enter_context(scoring_service(model_dir, 1))
         targets = {
             "service": (service_uri, body, key),
             "bare": (stack.enter_context(bare_server(model_dir)), body, "unused-by-the-bare-server"),
         }
-        if not args.skip_mlflow:
-            targets["mlflow"] = (stack.enter_context(mlflow_server(model_dir)), mlflow_body, None)
+        mlflow_folder = None if args.skip_mlflow else save_mlflow_model(model_dir)
+        if mlflow_folder is not None:
+            targets["mlflow"] = (stack.enter_context(mlflow_server(mlflow_folder, 1)), mlflow_body, None)
+        if not args.skip_two_workers:
+            service_uri_2w, key_2w = stack.enter_context(scoring_service(model_dir, 2))
+            targets["service_2w"] = (service_uri_2w, body, key_2w)
+            if mlflow_folder is not None:
+                targets["mlflow_2w"] = (stack.enter_context(mlflow_server(mlflow_folder, 2)), mlflow_body, None)
         for uri, target_body, target_key in targets.values():
             run_load_test(uri, target_body, target_key, WARMUP_REQUESTS, 1)
         rounds: dict[str, list[dict]] = {name: [] for name in ["in_process", *targets]}
+        round_loads = []
         for number in range(1, ROUNDS + 1):
-            print(f"round {number} of {ROUNDS}", flush=True)
+            # The 1-minute load average includes this benchmark's own client and servers.
+            round_loads.append(round(os.getloadavg()[0], 2))
+            print(f"round {number} of {ROUNDS}, load average {round_loads[-1]}", flush=True)
             rounds["in_process"].append(measure_in_process(model_dir))
             # Each round starts with another target, so no target always follows the in-process run.
             names = list(targets)
@@ -228,6 +252,9 @@ def main() -> int:
                 uri, target_body, target_key = targets[name]
                 rounds[name].append(measure_http(name, uri, target_body, target_key))
     results = {name: median_of(values) for name, values in rounds.items()}
+    results["requests_per_s_c8_per_round"] = {
+        name: [figures["requests_per_s_c8"] for figures in values] for name, values in rounds.items() if name in targets
+    }
     results["rounds"] = ROUNDS
     results["latency_requests"] = LATENCY_REQUESTS
     results["throughput_requests"] = THROUGHPUT_REQUESTS
@@ -244,12 +271,21 @@ def main() -> int:
         mlflow_result = results["mlflow"]
         ratios["service_rps_over_mlflow_rps"] = round(service["requests_per_s_c8"] / mlflow_result["requests_per_s_c8"], 3)
         ratios["service_p50_over_mlflow_p50"] = round(service["p50_ms"] / mlflow_result["p50_ms"], 3)
+    if "service_2w" in results:
+        ratios["service_2w_rps_over_service_rps"] = round(
+            results["service_2w"]["requests_per_s_c8"] / service["requests_per_s_c8"], 3)
+    if "service_2w" in results and "mlflow_2w" in results:
+        ratios["service_2w_rps_over_mlflow_2w_rps"] = round(
+            results["service_2w"]["requests_per_s_c8"] / results["mlflow_2w"]["requests_per_s_c8"], 3)
+    if "service_2w" in results and "mlflow" in results:
+        ratios["service_2w_rps_over_mlflow_rps"] = round(
+            results["service_2w"]["requests_per_s_c8"] / results["mlflow"]["requests_per_s_c8"], 3)
     results["ratios"] = ratios
-    results["machine"] = (f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}, "
-                          f"load average at end {os.getloadavg()[0]:.1f}")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(results, indent=2))
+    results["load_average_at_start"] = load_at_start
+    results["load_average_per_round"] = round_loads
+    results["load_average_at_end"] = [round(value, 2) for value in os.getloadavg()]
+    results["machine"] = machine_description()
+    write_result(args.output, results)
     return 0
 
 
