@@ -139,8 +139,8 @@ def start(services_root: Path, spec: ServiceSpec) -> dict:
     template = entry_template(spec)
     if spec.scoring_timeout_ms >= spec.worker_timeout_s * 1000:
         logger.warning(
-            "scoring timeout %d ms is not below the worker timeout of %d s: a slow request ends its worker "
-            "and gets gunicorn's HTML 500 page instead of the JSON 'Scoring timeout' answer",
+            "scoring timeout %d ms is not below the worker timeout of %d s: a slow request ends its worker, "
+            "which gunicorn then restarts, instead of getting the inference server's 'Scoring timeout' answer",
             spec.scoring_timeout_ms, spec.worker_timeout_s,
         )
     check_model_dir(spec.model_dir)
