@@ -460,8 +460,8 @@ def write_compose_env(
     compose_dir = compose_dir or find_compose_dir(workspace)
     if compose_dir is None:
         raise ServiceError(
-            f"no {COMPOSE_FILE} of this project in {Path.cwd()} or {workspace.root.parent}; "
-            "run lab from the repository's root folder"
+            f"no {COMPOSE_FILE} of this project in {workspace.root.parent}, the workspace's parent folder; "
+            "use the workspace .lab in the repository's root folder (run lab from there)"
         )
     env_path = compose_dir / COMPOSE_ENV_FILE
     lines: list[str] = []

@@ -36,6 +36,8 @@ CORS_MAX_AGE_S = 600
 # Host header values the swagger rewrite copies into the document: a name or address and a port.
 _HOST_PATTERN = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
 _READ_CHUNK_BYTES = 1024 * 1024
+# The start of the inference server's (1.5.1) response body when run() overruns SCORING_TIMEOUT_MS.
+SCORING_TIMEOUT_PREFIX = b'{"message": "Scoring timeout after '
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,8 @@ class Front:
             )
             return failure(start_response)
         status, headers, exc_info = pending[0]
+        if record["status"] == 500 and payload.startswith(SCORING_TIMEOUT_PREFIX):
+            record["error_class"] = "ScoringTimeout"
         if rewrite is not None:
             payload = rewrite(payload)
             headers = [*headers, ("Content-Length", str(len(payload)))]

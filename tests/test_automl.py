@@ -220,6 +220,28 @@ def test_f1_threshold_auto_limit_is_one_standard_error():
     assert accuracy_at(codes, positive_proba, result.threshold) >= best_accuracy - expected - 1e-9
 
 
+def test_accuracy_objective_ignores_loss_setting():
+    X, y, schema = split(synthetic_frame())
+    settings = AutoMLSettings(**FAST, iterations=1, threshold_objective="accuracy", threshold_max_accuracy_loss=0.01)
+    result = run_automl(X, y, schema, settings)
+    assert result.threshold is not None
+    assert result.threshold_max_accuracy_loss is None
+
+
+def test_threshold_event_reports_unlimited_choice():
+    X, y, schema = split(synthetic_frame())
+    events = []
+    settings = AutoMLSettings(**FAST, iterations=2, threshold_objective="f1", threshold_max_accuracy_loss=0.0)
+    result = run_automl(X, y, schema, settings, on_event=events.append)
+    threshold_event = next(event for event in events if event.kind == "threshold")
+    unlimited = threshold_event.data["unlimited"]
+    codes = (np.asarray(y) == "yes").astype(int)
+    free_threshold, free_score = tune_threshold("f1", codes, result.best.oof[:, 1])
+    assert unlimited["threshold"] == free_threshold
+    assert unlimited["score"] == pytest.approx(free_score)
+    assert unlimited["accuracy"] == pytest.approx(accuracy_at(codes, result.best.oof[:, 1], free_threshold))
+
+
 def test_balanced_accuracy_threshold_unlimited_by_default():
     X, y, schema = split(synthetic_frame())
     result = run_automl(X, y, schema, AutoMLSettings(**FAST, iterations=1, threshold_objective="balanced_accuracy"))

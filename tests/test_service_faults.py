@@ -144,10 +144,13 @@ def test_record_is_logged_before_response(faulty, small_model_dir):
     assert missing == []
 
 
-def test_scoring_timeout_is_500(faulty, small_model_dir):
-    response = post(faulty, {"data": [record(small_model_dir, duration=SLOW_DURATION)]})
+def test_scoring_timeout_is_500(faulty, small_model_dir, wait_for_records):
+    response = post(faulty, {"data": [record(small_model_dir, duration=SLOW_DURATION)]},
+                    **{"x-request-id": "scoring-timeout-05"})
     assert response.status_code == 500
     assert response.json() == {"message": "Scoring timeout after 3000 ms"}
+    records = wait_for_records(Path(faulty["state"]["request_log"]), "scoring-timeout-05")
+    assert [entry["error_class"] for entry in records] == ["ScoringTimeout"]
 
 
 def test_double_encoded_answer_decodes(faulty, small_model_dir):
@@ -185,6 +188,15 @@ def test_logs_failed_shows_fault_with_id(faulty, small_model_dir):
     assert "ModelError:RuntimeError" in line
     assert "requests (" in result.output.splitlines()[-1]
     assert "p99" in result.output.splitlines()[-1]
+
+
+def test_logs_json_stdout_is_json_lines(faulty, small_model_dir):
+    post(faulty, {"data": [record(small_model_dir)]}, **{"x-request-id": "json-cli-04"})
+    result = run_cli(faulty["workspace"], "logs", "--json", "--tail", "50")
+    assert result.exit_code == 0
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert "json-cli-04" in [entry["request_id"] for entry in records]
+    assert "requests (" in result.stderr
 
 
 def test_keys_regenerate_swaps_the_key(faulty, small_model_dir):

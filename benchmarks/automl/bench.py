@@ -67,7 +67,8 @@ def run_ours(budget_seconds: float, seed: int, threshold_objective: str | None) 
     X_test = test.drop(columns=[LABEL])
     scores = test_scores(model.predict_proba(X_test)[:, positive], model.predict(X_test), test[LABEL])
     return {**scores, "seconds": elapsed, "algorithm": result.best.algorithm, "iterations": result.iterations_run,
-            "stop_reason": result.stop_reason, "threshold": result.threshold}
+            "stop_reason": result.stop_reason, "threshold": result.threshold,
+            "threshold_max_accuracy_loss": result.threshold_max_accuracy_loss}
 
 
 def run_flaml(budget_seconds: float, seed: int) -> dict:

@@ -5,6 +5,7 @@ Usage: python benchmarks/automl/summarize.py benchmarks/.work/automl.json [more.
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import sys
@@ -40,9 +41,12 @@ def ratio_table(table: dict) -> str:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", nargs="+", type=Path, help="JSON files written by bench.py --out")
+    args = parser.parse_args()
     runs = []
-    for path in sys.argv[1:]:
-        runs += json.loads(Path(path).read_text())
+    for path in args.results:
+        runs += json.loads(path.read_text())
     table = medians(runs)
     print("| system | budget (s) | threshold objective | runs | test AUC_weighted | test accuracy | test F1 (yes) "
           "| wall time (s) | peak RSS (MB) | load avg (1 min) |")

@@ -31,7 +31,7 @@ from lab.automl.metrics import classification_metrics, is_better, mean_metrics, 
 from lab.automl.model import AutoMLModel, StackEnsemble, VotingEnsemble
 from lab.automl.runrecord import RunRecord, new_run_id
 from lab.automl.settings import AUTO, AutoMLSettings
-from lab.automl.threshold import accuracy_standard_error, tune_threshold
+from lab.automl.threshold import LIMITED_OBJECTIVES, accuracy_standard_error, threshold_score, tune_threshold
 from lab.errors import TrainingError
 
 logger = logging.getLogger(__name__)
@@ -539,8 +539,14 @@ class _Search:
                                 for _, test in self.folds])
         limit = "" if max_accuracy_loss is None else f" within {max_accuracy_loss:.4f} of the best accuracy"
         logger.info("decision threshold %.3f maximizes out-of-fold %s (%.4f)%s", threshold, objective, score, limit)
+        unlimited = None
+        if max_accuracy_loss is not None:
+            # What the limit costs: the objective's best threshold without it, for the user to compare.
+            free_threshold, free_score = tune_threshold(objective, y_eval, positive_proba)
+            unlimited = {"threshold": free_threshold, "score": free_score,
+                         "accuracy": threshold_score("accuracy", y_eval, positive_proba, free_threshold)}
         self._emit("threshold", threshold=threshold, objective=objective, metrics=metrics,
-                   max_accuracy_loss=max_accuracy_loss)
+                   max_accuracy_loss=max_accuracy_loss, unlimited=unlimited)
         return threshold, metrics
 
     def _max_accuracy_loss(self, objective: str, y_eval: np.ndarray, positive_proba: np.ndarray) -> float | None:
@@ -551,6 +557,8 @@ class _Search:
         best F1 wins. Maximizing F1 alone picks a threshold several points of accuracy lower.
         """
         loss = self.settings.threshold_max_accuracy_loss
+        if objective not in LIMITED_OBJECTIVES:
+            return None  # tuning for accuracy itself, so no accuracy limit applies
         if loss != AUTO:
             return loss
         if objective != "f1":

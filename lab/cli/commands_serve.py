@@ -157,7 +157,8 @@ def logs_command(workspace, name, failed, tail, as_json, server):
         logged = len(records)
         records = [record for record in records if record.get("status", 0) >= 400]
         if not records:
-            click.echo(f"no failed requests among the {logged} logged in {service.request_log}")
+            # With --json, stdout carries only JSON lines, so the message goes to stderr.
+            click.echo(f"no failed requests among the {logged} logged in {service.request_log}", err=as_json)
             return
     shown = records[-tail:] if tail else []
     for record in shown:
@@ -170,7 +171,7 @@ def logs_command(workspace, name, failed, tail, as_json, server):
                 f"  rows={record.get('rows') if record.get('rows') is not None else '-'}"
                 f"{'  ' + record['error_class'] if record.get('error_class') else ''}"
             )
-    click.echo(summarize(records, service.request_log))
+    click.echo(summarize(records, service.request_log), err=as_json)
 
 
 def summarize(records: list[dict], path) -> str:

@@ -185,7 +185,7 @@ class TrainDisplay:
             self.progress.update(self.task, completed=self.progress.tasks[0].total, status=f"stopped: {reason}")
             self.live.update(self._render())
         else:
-            self._plain(f"search stopped ({reason}) after {iterations} candidates")
+            self._plain(f"search stopped ({reason}) after {_candidates(iterations)}")
 
     def on_leakage_comparison(self, comparison, metric) -> None:
         columns = ", ".join(comparison["columns"])
@@ -195,11 +195,15 @@ class TrainDisplay:
         self._print(f"without {columns}: cross-validated {metric} {comparison['without'][metric]:.4f} "
                     f"(with: {comparison['with'][metric]:.4f}, {comparison['pipeline']})")
 
-    def on_threshold(self, threshold, objective, metrics, max_accuracy_loss=None) -> None:
+    def on_threshold(self, threshold, objective, metrics, max_accuracy_loss=None, unlimited=None) -> None:
         limit = ""
         if max_accuracy_loss is not None:
             limit = f" among thresholds within {max_accuracy_loss:.4f} of the best accuracy"
         self._print(f"decision threshold {threshold:.3f} maximizes out-of-fold {objective}{limit}")
+        if unlimited is not None and unlimited["threshold"] != threshold:
+            self._print(f"  without that limit: threshold {unlimited['threshold']:.3f}, {objective} "
+                        f"{unlimited['score']:.4f}, accuracy {unlimited['accuracy']:.4f} "
+                        f"(--threshold-max-accuracy-loss none)")
 
     def on_refit(self, child) -> None:
         self._print(f"refitting {child.algorithm} (iteration {child.iteration}) on all rows")
@@ -250,7 +254,7 @@ def print_result(console: Console, asset, result) -> None:
     metrics = manifest["metrics"]
     line(f"registered model {asset.ref} from run {result.run_id}")
     line(f"  best      {result.best.pipeline} (iteration {result.best.iteration})")
-    line(f"  stopped   {result.stop_reason} after {result.iterations_run} candidates, "
+    line(f"  stopped   {result.stop_reason} after {_candidates(result.iterations_run)}, "
          f"{result.elapsed_seconds:.0f} s")
     summary_metrics = ("accuracy", "AUC_weighted", "average_precision_score_weighted", "norm_macro_recall",
                        "f1_score_binary", "log_loss")
@@ -266,3 +270,7 @@ def print_result(console: Console, asset, result) -> None:
 
 def register(cli: click.Group) -> None:
     cli.add_command(train_command)
+
+
+def _candidates(count: int) -> str:
+    return f"{count} candidate" if count == 1 else f"{count} candidates"
