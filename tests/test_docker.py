@@ -15,7 +15,9 @@ import stat
 import subprocess
 import tarfile
 import threading
+import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import requests
@@ -44,6 +46,22 @@ def engine_unavailable_reason() -> str | None:
     if result.returncode != 0:
         return f"no Docker engine responds (docker info failed: {result.stderr.strip()[:120]})"
     return None
+
+
+def wait_for_ok(url: str, timeout_s: float, exited: Callable[[], str | None]) -> None:
+    """Poll ``url`` until it returns 200; raise at once when ``exited()`` returns why a container stopped."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        reason = exited()
+        if reason:
+            raise RuntimeError(f"{reason} before {url} returned 200")
+        try:
+            if requests.get(url, timeout=3).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(1)
+    raise TimeoutError(f"{url} did not return 200 within {timeout_s:.0f} s")
 
 
 needs_engine = pytest.mark.docker

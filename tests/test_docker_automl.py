@@ -16,7 +16,7 @@ the front. A second build checks that a python pin other than the base's stops t
 Network: the tests themselves reach no host but loopback. The bullseye base image (from
 deb.debian.org) and the stand-in's wheels (from PyPI, into
 ``$XDG_CACHE_HOME/lab/automl-test-wheels``) are prepared beforehand by
-``python tests/test_docker_automl.py --prepare``, which .ci/run calls when an engine answers.
+``python tests/test_docker_automl.py --prepare``, which .ci/run calls when `docker info` succeeds.
 Without them the image tests skip and name that command.
 
 Not covered: a real AutoML model (azureml-train-automl-runtime and azureml-defaults are not
@@ -35,7 +35,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +44,7 @@ import yaml
 
 from local_scoring.docker import conda_spec
 from local_scoring.process import free_port
-from test_docker import engine_unavailable_reason
+from test_docker import engine_unavailable_reason, wait_for_ok
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKER_DIR = ROOT / "local_scoring" / "docker"
@@ -358,19 +357,15 @@ class Service:
 
 
 def wait_until_healthy(service: Service) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
+    def exited() -> str | None:
         state = subprocess.run(["docker", "inspect", "--format", "{{.State.Running}}", service.container],
                                capture_output=True, text=True).stdout.strip()
-        if state != "true":
-            raise RuntimeError(f"container {service.container} exited before it served /:\n{service.logs()}")
-        try:
-            if requests.get(service.base + "/", timeout=3).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(1)
-    raise TimeoutError(f"{service.base}/ did not return 200 within {READY_TIMEOUT_S} s:\n{service.logs()}")
+        return f"container {service.container} exited:\n{service.logs()}" if state != "true" else None
+
+    try:
+        wait_for_ok(service.base + "/", READY_TIMEOUT_S, exited)
+    except TimeoutError as exc:
+        raise TimeoutError(f"{exc}:\n{service.logs()}") from None
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import requests
 from lab.workspace import Workspace
 from local_scoring import docker_target
 from local_scoring.process import free_port
-from test_docker import engine_unavailable_reason, register_model
+from test_docker import engine_unavailable_reason, register_model, wait_for_ok
 
 pytestmark = pytest.mark.docker
 
@@ -70,18 +69,12 @@ class Stack:
 
 def wait_for(url: str, timeout_s: float, stack: "Stack") -> None:
     """Poll ``url`` until it returns 200; fail at once when a container of the stack has exited."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        exited = stack.compose("ps", "--services", "--filter", "status=exited", check=False).stdout.split()
-        if exited:
-            raise TimeoutError(f"service(s) {', '.join(exited)} exited before {url} responded")
-        try:
-            if requests.get(url, timeout=3).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(1)
-    raise TimeoutError(f"{url} did not return 200 within {timeout_s:.0f} s")
+
+    def exited() -> str | None:
+        services = stack.compose("ps", "--services", "--filter", "status=exited", check=False).stdout.split()
+        return f"service(s) {', '.join(services)} exited" if services else None
+
+    wait_for_ok(url, timeout_s, exited)
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +108,7 @@ def stack(small_model_dir, tmp_path_factory):
         wait_for(f"http://127.0.0.1:{port}/", READY_TIMEOUT_S, result)
         wait_for(result.swagger_ui + "/", READY_TIMEOUT_S, result)
         yield result
-    except (subprocess.CalledProcessError, TimeoutError) as exc:
+    except (subprocess.CalledProcessError, TimeoutError, RuntimeError) as exc:
         logs = result.compose("logs", "--no-color", check=False)
         pytest.fail(f"docker compose up failed: {exc}\n{getattr(exc, 'stderr', '')}\n{logs.stdout[-3000:]}")
     finally:

@@ -79,7 +79,7 @@ def prepare_keys(env: dict[str, str]) -> Path:
             if len(value) < MIN_KEY_CHARS:
                 raise ServiceError(
                     f"{variable} has {len(value)} characters, fewer than {MIN_KEY_CHARS}; "
-                    "pass a random key of at least 16 characters, such as the output of "
+                    f"pass a random key of at least {MIN_KEY_CHARS} characters, such as the output of "
                     "`python -c 'import secrets; print(secrets.token_urlsafe(24))'`"
                 )
         service_keys.write_key_digests(keys_file, service_keys.key_digest(env_keys["primaryKey"]),
